@@ -1,0 +1,1 @@
+"""Identity and access: organisations, users, roles, region scopes, tokens, API keys, audit."""
