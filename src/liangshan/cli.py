@@ -132,8 +132,8 @@ def sample_data(
     seed: Annotated[int, typer.Option(help="random seed; same seed, same data")] = 42,
 ) -> None:
     """Write a generated study area over real Guizhou county boundaries."""
-    from liangshan.progress import progress_bar
     from liangshan.datasets.sample import write_sample_study_area
+    from liangshan.progress import progress_bar
 
     with progress_bar("sample data") as report:
         path = write_sample_study_area(out, counties=_codes(counties), years=_years(years),

@@ -1,0 +1,1 @@
+"""Stored GEP/VEP accounts: drafts, publication (immutable, logged), corrections."""
