@@ -39,9 +39,9 @@ def main() -> None:
     try:
         app()
     except LiangshanError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[yellow]how to fix:[/] {exc.hint}", highlight=False)
+            err_console.print(f"[yellow]how to fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
