@@ -48,9 +48,15 @@ THREATS = [
 
 
 class InvestInputs(dict):
-    """Paths of one generated input set; attribute access for convenience."""
+    """Paths (as str, which natcap.invest requires) of one generated input set.
 
-    def __getattr__(self, key: str) -> Path:
+    Attribute access for convenience: ``inputs.lulc_path``.
+    """
+
+    def __setitem__(self, key: str, value: object) -> None:
+        super().__setitem__(key, str(value) if isinstance(value, Path) else value)
+
+    def __getattr__(self, key: str) -> str:
         try:
             return self[key]
         except KeyError as exc:
@@ -193,12 +199,13 @@ def make_invest_inputs(
     road = np.zeros((n, n), dtype=np.uint8)
     road[n // 4, :] = 1
     road[:, (2 * n) // 3] = 1
-    threat_lines = ["threat,max_dist,weight,decay,cur_path\n"]
+    threat_lines = ["threat,max_dist,weight,decay,cur_path,fut_path,base_path\n"]
     for name, max_m, weight, decay, codes in THREATS:
         arr = road if name == "road" else np.isin(lulc, codes).astype(np.uint8)
         path = _write(directory / f"threat_{name}.tif", arr, 255)
         p[f"threat_{name}"] = path
-        threat_lines.append(f"{name},{max_m},{weight},{decay},{path.name}\n")
+        # fut_path = cur_path (a future scenario with unchanged threats); base_path blank
+        threat_lines.append(f"{name},{max_m},{weight},{decay},{path.name},{path.name},\n")
     (directory / "threats.csv").write_text("".join(threat_lines))
     p["threats_table_path"] = directory / "threats.csv"
     (directory / "sensitivity.csv").write_text(

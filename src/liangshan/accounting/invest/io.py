@@ -464,3 +464,104 @@ def zonal_sum(
         {"sum": [s["v_sum"] for s in stats], "count": [s["v_count"] for s in stats]},
         index=pd.Index(gdf[field].tolist(), name=field),
     )
+
+
+def normalize_suffix(results_suffix: str | None) -> str:
+    """InVEST's rule: '' if empty, else prefixed with '_' unless it already starts with one."""
+    if not results_suffix:
+        return ""
+    s = str(results_suffix)
+    return s if s.startswith("_") else f"_{s}"
+
+
+def output_path(workspace: str | os.PathLike[str], relpath: str, suffix: str) -> Path:
+    """``workspace/relpath`` with the (normalised) suffix inserted before the extension."""
+    rel = Path(relpath)
+    target = Path(workspace) / rel.parent / f"{rel.stem}{suffix}{rel.suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def write_vector(gdf: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a GeoDataFrame (Shapefile for .shp, GeoPackage for .gpkg) atomically.
+
+    The files are written into a temporary sibling directory and then renamed into place,
+    so a failure never leaves a half-written vector (a Shapefile is several files).
+    """
+    import shutil
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    driver = {".shp": "ESRI Shapefile", ".gpkg": "GPKG"}.get(target.suffix.lower())
+    if driver is None:
+        raise InvalidInput(f"cannot write vector {target}: use a .shp or .gpkg name")
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+    try:
+        gdf.to_file(tmpdir / target.name, driver=driver)
+        for f in tmpdir.iterdir():
+            os.replace(f, target.parent / f.name)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return target
+
+
+def read_rasters_parallel(
+    paths: dict[str, str | os.PathLike[str]], *, max_workers: int = 2
+) -> dict[str, Raster]:
+    """Read several rasters concurrently (GDAL releases the GIL while decoding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        futures = {k: pool.submit(read_raster, p, label=k) for k, p in paths.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+def write_rasters_parallel(
+    jobs: Sequence[tuple[Any, ...]], *, max_workers: int = 2
+) -> list[Path]:
+    """Run several :func:`write_raster` calls concurrently; each job is its argument tuple."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return [f.result() for f in [pool.submit(write_raster, *job) for job in jobs]]
+
+
+def as_float(value: Any, name: str) -> float:
+    """An InVEST numeric argument (number or numeric string) as float, else InvalidInput."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"argument {name}={value!r} is not a number") from exc
+
+
+def as_bool(value: Any) -> bool:
+    """InVEST boolean arguments may arrive as bools or strings from a datastack."""
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "off"}
+    return bool(value)
+
+
+def warp_to_grid(r: Raster, grid: Raster, method: str = "near") -> Raster:
+    """``r`` resampled onto exactly ``grid``'s pixels (no copy if already there).
+
+    Reprojects when the CRSs differ (GDAL warp); areas outside ``r`` become its nodata.
+    """
+    from affine import Affine
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    if r.shape == grid.shape and np.allclose(
+        r.transform, grid.transform, rtol=0, atol=1e-6 * abs(grid.transform[1])
+    ):
+        return r
+    fill = r.nodata if r.nodata is not None else 0
+    dest = np.full(grid.shape, fill, dtype=r.array.dtype)
+    reproject(
+        source=r.array, destination=dest,
+        src_transform=Affine.from_gdal(*r.transform), src_crs=r.crs or grid.crs,
+        src_nodata=r.nodata,
+        dst_transform=Affine.from_gdal(*grid.transform), dst_crs=grid.crs or r.crs,
+        dst_nodata=r.nodata,
+        resampling=getattr(Resampling, {"near": "nearest"}.get(method, method)),
+    )
+    return Raster(dest, r.nodata, grid.transform, grid.crs, r.path)

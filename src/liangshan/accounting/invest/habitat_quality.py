@@ -1,0 +1,230 @@
+"""InVEST 3.20.2-compatible Habitat Quality (degradation, quality, rarity), in memory.
+
+Method [V] (natcap.invest 3.20.2 ``habitat_quality.py``, INVEST_NOTES §3.5; distance decay
+since 3.13, ADR-0003)::
+
+    d_r   = Euclidean distance (pixels) to the nearest pixel where threat r ≠ 0 and ≠ nodata
+    dmax  = max_dist_r [m] / pixel size [m]
+    i_r   = (dmax − d)/dmax (linear) or exp(−2.99·d/dmax) (exponential); 0 where d > dmax
+    D_x   = Σ_r i_r · S_{j,r} · (w_r / Σ_r w_r) · β_x          (β = access, 1 without a vector)
+    Q_x   = H_j · (1 − D^2.5 / (D^2.5 + k^2.5))
+    rarity_j = 1 − N_x,j·a_x / (N_b,j·a_b + N_x,j·a_x)  (0 for classes absent from the baseline)
+
+Threat rasters must hold values within [0, 1]; only presence (≠ 0) matters. Everything is
+float32 as in InVEST. Outputs (``results_suffix`` appended): ``deg_sum_c.tif``,
+``quality_c.tif`` (float32, nodata float32 max) and with ``lulc_fut_path`` the ``_f``
+versions; with ``lulc_bas_path``: ``new_cover_{c,f}.tif``, ``rarity_{c,f}.tif`` (nodata
+float32 min) and ``rarity_{c,f}.csv``. InVEST's per-threat intermediates are not written.
+Like InVEST, no degradation is computed for the baseline scenario.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from liangshan.accounting.invest import check_args
+from liangshan.accounting.invest import io as iio
+from liangshan.errors import InvalidInput
+
+OUT_NODATA = float(np.finfo(np.float32).min)  # reclassified habitat/sensitivity, rarity
+MAP_NODATA = float(np.finfo(np.float32).max)  # raster_map default for float32 [V]
+SCALING_PARAM = 2.5
+_SCENARIO_COLUMN = {"cur": "cur_path", "fut": "fut_path", "bas": "base_path"}
+
+__all__ = ["decay", "execute", "quality", "threat_distance"]
+
+
+def threat_distance(threat: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Distance (pixels, float32) from each pixel to the nearest threat pixel.
+
+    Threat pixels are those ≠ 0 and ≠ nodata (pygeoprocessing ``distance_transform_edt``).
+    With no threat pixel at all, every distance is rows + cols, pygeoprocessing's 'infinity'.
+    """
+    present = (threat != 0) & ~iio.nodata_mask(threat, nodata)
+    if not present.any():
+        return np.full(threat.shape, float(sum(threat.shape)), dtype=np.float32)
+    return ndimage.distance_transform_edt(~present).astype(np.float32)
+
+
+def decay(dist: np.ndarray, max_dist_pixels: float, kind: str) -> np.ndarray:
+    """Threat impact i_r in [0, 1] (float32) from a distance in pixels."""
+    d = dist.astype(np.float32, copy=False)
+    m = np.float32(max_dist_pixels)
+    if kind == "linear":
+        out = (m - d) / m
+    elif kind == "exponential":
+        out = np.exp((-d * np.float32(2.99)) / m)
+    else:
+        raise InvalidInput(f"threat decay {kind!r} must be 'linear' or 'exponential'")
+    out[d > m] = 0
+    return out.astype(np.float32, copy=False)
+
+
+def quality(degradation: np.ndarray, habitat: np.ndarray, k: float) -> np.ndarray:
+    """Habitat quality H·(1 − D^z/(D^z + k^z)), z = 2.5 (dimensionless, float32)."""
+    ksq = k**SCALING_PARAM
+    dz = degradation**SCALING_PARAM
+    return habitat * (1 - dz / (dz + ksq))
+
+
+def _read_threats(path: str, scenarios: list[str]) -> pd.DataFrame:
+    need = ["max_dist", "weight", "decay", *[_SCENARIO_COLUMN[s] for s in scenarios
+                                             if s != "bas"]]
+    table = iio.read_table(path, "threat", need, label="threats_table_path")
+    if "bas" in scenarios and "base_path" not in table.columns:
+        raise InvalidInput(
+            f"threats_table_path ({path}) lacks the column 'base_path'",
+            hint="with lulc_bas_path, add base_path (it may be left blank per threat)")
+    table.index = [str(t).strip().lower() for t in table.index]
+    table["decay"] = table["decay"].astype(str).str.strip().str.lower()
+    bad = table.index[(table["max_dist"] <= 0)].tolist()
+    if bad:
+        raise InvalidInput(f"threats_table_path: max_dist must be > 0 (metres) for {bad}")
+    base = Path(path).parent
+    for col in _SCENARIO_COLUMN.values():
+        if col in table.columns:
+            table[col] = [None if (v is None or (isinstance(v, float) and np.isnan(v))
+                                   or str(v).strip() == "")
+                          else str((base / str(v).strip()).resolve()
+                                   if not Path(str(v).strip()).is_absolute()
+                                   else Path(str(v).strip())) for v in table[col]]
+    return table
+
+
+def _rarity(base: iio.Raster, cover: iio.Raster) -> tuple[np.ndarray, dict[int, float], Any]:
+    ok = ~iio.nodata_mask(base.array, base.nodata) & ~iio.nodata_mask(cover.array, cover.nodata)
+    dtype = np.result_type(base.array.dtype, cover.array.dtype)
+    new_nd = (float(np.finfo(dtype).max) if np.issubdtype(dtype, np.floating)
+              else int(np.iinfo(dtype).max))
+    new_cover = np.full(cover.shape, new_nd, dtype=dtype)
+    new_cover[ok] = cover.array[ok]
+    b_codes, b_counts = np.unique(base.array[~iio.nodata_mask(base.array, base.nodata)],
+                                  return_counts=True)
+    x_codes, x_counts = np.unique(new_cover[ok], return_counts=True)
+    b_area, x_area = base.pixel_area, cover.pixel_area
+    base_count = dict(zip(b_codes.tolist(), b_counts.tolist(), strict=True))
+    index: dict[int, float] = {}
+    for code, count in zip(x_codes.tolist(), x_counts.tolist(), strict=True):
+        if code in base_count:
+            num = count * x_area
+            index[code] = 1.0 - num / (base_count[code] * b_area + num)
+        else:
+            index[code] = 0.0
+    rarity = iio.reclassify(new_cover, new_nd, index, OUT_NODATA)
+    return rarity, index, (new_cover, new_nd)
+
+
+def execute(args: dict[str, Any]) -> None:
+    """Run Habitat Quality with InVEST 3.20.2's ``args`` and outputs (see module docstring).
+
+    Units: threat ``max_dist`` in metres, ``weight`` and sensitivities dimensionless,
+    ``half_saturation_constant`` dimensionless; outputs dimensionless indices.
+    """
+    check_args("habitat_quality", args)
+    ws = args["workspace_dir"]
+    suffix = iio.normalize_suffix(args.get("results_suffix"))
+    k = iio.as_float(args["half_saturation_constant"], "half_saturation_constant")
+    if k <= 0:
+        raise InvalidInput("half_saturation_constant must be > 0")
+
+    scen_args = {"cur": "lulc_cur_path", "fut": "lulc_fut_path", "bas": "lulc_bas_path"}
+    scenarios = [s for s, a in scen_args.items() if args.get(a)]
+    threats = _read_threats(args["threats_table_path"], scenarios)
+    sens = iio.read_table(args["sensitivity_table_path"], "lucode", ("habitat",),
+                          label="sensitivity_table_path")
+    missing = [t for t in threats.index if t not in sens.columns]
+    if missing:
+        raise InvalidInput(
+            f"sensitivity_table_path lacks a column for threat(s) {missing}",
+            hint="add one sensitivity column per threat, named like the threat")
+
+    lulc_raw = iio.read_rasters_parallel({s: args[scen_args[s]] for s in scenarios})
+    grid = lulc_raw["cur"]
+    if abs(grid.pixel_size[0]) != abs(grid.pixel_size[1]):
+        raise InvalidInput("lulc_cur_path must have square pixels")
+    lulc = {s: iio.warp_to_grid(r, grid) for s, r in lulc_raw.items()}
+
+    threat_paths: dict[str, dict[str, str]] = {s: {} for s in scenarios}
+    seen: set[str] = set()
+    for s in scenarios:
+        for t, row in threats.iterrows():
+            p = row.get(_SCENARIO_COLUMN[s])
+            if not p:
+                if s == "bas":
+                    continue
+                raise InvalidInput(
+                    f"threats_table_path: no raster path in column {_SCENARIO_COLUMN[s]} "
+                    f"for threat {t!r}", hint="give a threat raster for every scenario")
+            if p in seen:
+                raise InvalidInput(f"Threat paths must be unique. Duplicates: {Path(p).name}")
+            seen.add(p)
+            threat_paths[s][str(t)] = p
+    all_paths = {f"{s}:{t}": p for s in scenarios for t, p in threat_paths[s].items()}
+    threat_r = iio.read_rasters_parallel(all_paths)
+    for key, r in threat_r.items():
+        vals = r.array[~iio.nodata_mask(r.array, r.nodata)]
+        if vals.size and (vals.min() < 0 or vals.max() > 1):
+            raise InvalidInput(
+                f"Threat rasters should have values between 0 and 1: {r.path} "
+                f"({key}) has values in [{vals.min()}, {vals.max()}]")
+
+    access = np.ones(grid.shape, dtype=np.float32)
+    if args.get("access_vector_path"):
+        from affine import Affine
+        from rasterio.features import rasterize
+
+        gdf = iio.read_vector(args["access_vector_path"], label="access_vector_path")
+        if "access" not in gdf.columns:
+            raise InvalidInput("access_vector_path lacks the field 'access'")
+        if grid.crs and gdf.crs is not None:
+            gdf = gdf.to_crs(grid.crs)
+        shapes = [(g, float(a)) for g, a in zip(gdf.geometry, gdf["access"], strict=True)
+                  if g is not None]
+        access = rasterize(shapes, out_shape=grid.shape, fill=1.0, dtype="float32",
+                           transform=Affine.from_gdal(*grid.transform))
+
+    weight_sum = float(threats["weight"].sum())
+    cell = abs(grid.pixel_size[0])
+    jobs = []
+    for s in ("cur", "fut"):
+        if s not in lulc:
+            continue
+        lc = lulc[s]
+        label = scen_args[s]
+        habitat = iio.reclassify(lc.array, lc.nodata, sens["habitat"].to_dict(), OUT_NODATA,
+                                 label=label, table_label="sensitivity_table_path")
+        invalid = habitat == np.float32(OUT_NODATA)
+        deg_sum = np.zeros(grid.shape, dtype=np.float32)
+        for t, row in threats.iterrows():
+            tr = iio.warp_to_grid(threat_r[f"{s}:{t}"], grid)
+            impact = decay(threat_distance(tr.array, tr.nodata), float(row["max_dist"]) / cell,
+                           row["decay"])
+            sens_t = iio.reclassify(lc.array, lc.nodata, sens[t].to_dict(), OUT_NODATA,
+                                    label=label, table_label="sensitivity_table_path")
+            invalid |= sens_t == np.float32(OUT_NODATA)
+            deg_sum += impact * sens_t * np.float32(float(row["weight"]) / weight_sum) * access
+        deg_sum[invalid] = MAP_NODATA
+        q = np.full(grid.shape, MAP_NODATA, dtype=np.float32)
+        ok = ~invalid
+        q[ok] = quality(deg_sum[ok], habitat[ok], k)
+        jobs += [(iio.output_path(ws, f"deg_sum_{s[0]}.tif", suffix), deg_sum, grid, MAP_NODATA),
+                 (iio.output_path(ws, f"quality_{s[0]}.tif", suffix), q, grid, MAP_NODATA)]
+
+    if "bas" in lulc:
+        for s in ("cur", "fut"):
+            if s not in lulc:
+                continue
+            rarity, index, (new_cover, new_nd) = _rarity(lulc["bas"], lulc[s])
+            jobs += [
+                (iio.output_path(ws, f"new_cover_{s[0]}.tif", suffix), new_cover, grid, new_nd),
+                (iio.output_path(ws, f"rarity_{s[0]}.tif", suffix), rarity, grid, OUT_NODATA),
+            ]
+            table = pd.DataFrame({"lucode": sorted(index),
+                                  "rarity_value": [index[c] for c in sorted(index)]})
+            iio.write_csv(iio.output_path(ws, f"rarity_{s[0]}.csv", suffix), table)
+    iio.write_rasters_parallel(jobs)

@@ -1,0 +1,414 @@
+"""InVEST 3.20.2-compatible Sediment Delivery Ratio (SDR) model.
+
+``execute(args)`` takes InVEST's SDR argument names and writes its main outputs under its
+file names (``avoided_erosion.tif``, ``avoided_export.tif``, ``rkls.tif``, ``usle.tif``,
+``sed_export.tif``, ``sed_deposition.tif``, ``stream.tif``, ``watershed_results_sdr.shp``
+plus ``intermediate_outputs/``). Formulas and quirks follow INVEST_NOTES §3.3 [V]
+(natcap.invest 3.20.2 ``sdr/sdr.py`` and ``sediment_deposition.h``), routing follows
+pygeoprocessing 2.4.11 (§2). All arrays are processed whole-basin in memory with numba
+kernels (:mod:`liangshan.accounting.kernels.routing`).
+
+Units: DEM [m], R [MJ·mm/(ha·h·yr)], K [t·ha·h/(ha·MJ·mm)], C and P [–]; RKLS, USLE,
+export, deposition, avoided_* rasters [t/ha/yr per pixel]; watershed totals [t/yr]
+(Σ pixel × pixel_area/10⁴). D_up [m] but D_dn in **pixel units** — InVEST's IC is
+therefore ≈ log10(cell size) above the User's Guide definition [V] (INVEST_NOTES §3.4).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from liangshan.accounting.invest import io
+from liangshan.accounting.kernels import routing as rt
+from liangshan.accounting.kernels.routing import COL_OFFSETS as COL
+from liangshan.accounting.kernels.routing import ROW_OFFSETS as ROW
+from liangshan.errors import InvalidInput
+
+LOGGER = logging.getLogger(__name__)
+
+TARGET_NODATA = -1.0  # sdr.py _TARGET_NODATA [V]
+IC_NODATA = float(np.finfo(np.float32).min)
+MAP_NODATA = float(np.finfo(np.float32).max)  # pygeoprocessing raster_map default [V]
+BYTE_NODATA = 255
+
+
+@dataclass
+class Routed:
+    """Grid, mask and routing products shared by SDR and NDR (all whole-grid arrays)."""
+
+    grid: io.Raster  # reference grid (aligned DEM)
+    valid: np.ndarray  # bool: inside the watersheds and every input valid
+    filled: np.ndarray  # pit-filled DEM [m]
+    slope: np.ndarray  # percent slope, nodata rt.SLOPE_NODATA
+    fd: np.ndarray  # MFD int32 (D8 converted to one nibble)
+    fd_raw: np.ndarray  # as computed (MFD int32 or D8 uint8)
+    fa: np.ndarray  # flow accumulation [px], rt.FA_NODATA
+    algorithm: str  # 'mfd' or 'd8'
+
+
+def parse_algorithm(args: dict[str, Any]) -> str:
+    algo = str(args.get("flow_dir_algorithm") or "MFD").strip().lower()
+    if algo not in {"mfd", "d8"}:
+        raise InvalidInput(
+            f"flow_dir_algorithm={args.get('flow_dir_algorithm')!r} is not supported",
+            hint="use 'MFD' or 'D8'",
+        )
+    return algo
+
+
+def require(args: dict[str, Any], keys: list[str], model: str) -> None:
+    missing = [k for k in keys if args.get(k) in (None, "")]
+    if missing:
+        raise InvalidInput(
+            f"{model}: required argument(s) {missing} are missing",
+            hint="pass them with InVEST's argument names",
+        )
+
+
+def watershed_mask(vector_path: str, grid: io.Raster) -> tuple[Any, np.ndarray]:
+    """Read the watersheds and rasterise their union (pixel-centre rule)."""
+    gdf = io.read_vector(vector_path, label="watersheds_path")
+    inside = np.zeros(grid.shape, dtype=bool)
+    for rs, cs, m in io.zone_masks(list(gdf.geometry), grid):
+        inside[rs, cs] |= m
+    return gdf, inside
+
+
+def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
+    """Fill pits, slope, flow direction and accumulation on the masked DEM."""
+    z = np.where(valid, dem.array.astype(np.float64), 0.0)
+    filled = rt.fill_pits(z, valid)
+    slope = rt.calculate_slope(filled, valid, dem.transform[1], dem.transform[5])
+    if algorithm == "mfd":
+        fd_raw = rt.flow_dir_mfd(filled, valid)
+        fd = fd_raw
+    else:
+        fd_raw = rt.flow_dir_d8(filled, valid)
+        fd = rt.d8_to_mfd(fd_raw)
+    fa = rt.flow_accumulation_mfd(fd)
+    return Routed(dem, valid, filled, slope, fd, fd_raw, fa, algorithm)
+
+
+def streams(r: Routed, threshold: float, trace: float) -> np.ndarray:
+    """Stream raster (uint8 1/0, 255 nodata): MFD with ``trace`` proportion, D8 strict."""
+    if r.algorithm == "mfd":
+        return rt.extract_streams_mfd(r.fa, r.fd, float(threshold), float(trace))
+    return rt.extract_streams_d8(r.fa, float(threshold))
+
+
+def distance_to_channel(r: Routed, stream: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    if r.algorithm == "mfd":
+        return rt.distance_to_channel_mfd(r.fd, stream, weight)
+    return rt.distance_to_channel_d8(r.fd_raw, stream, weight)
+
+
+def ls_factor(slope_pct: np.ndarray, fa: np.ndarray, cell: float, l_max: float) -> np.ndarray:
+    """LS factor by Desmet & Govers (1996) as coded in InVEST 3.14+ (ADR-0001) [V].
+
+    ``slope_pct`` [%], ``fa`` [px, incl. the pixel]; contributing area is
+    sqrt((FA−1)·cell²) [m] and cell² is added to it as coded (INVEST_NOTES §3.3).
+    Returns LS [–] (float64).
+    """
+    cell_area = cell * cell
+    a = np.sqrt((fa - 1.0) * cell_area)
+    theta = np.arctan(slope_pct / 100.0)
+    sin_t = np.sin(theta)
+    x = np.abs(sin_t) + np.abs(np.cos(theta))
+    s = np.where(slope_pct < 9, 10.8 * sin_t + 0.03, 16.8 * sin_t - 0.5)
+    beta = (sin_t / 0.0896) / (3 * sin_t**0.8 + 0.56)
+    m = np.select(
+        [slope_pct <= 1.0, slope_pct <= 3.5, slope_pct <= 5.0, slope_pct <= 9.0],
+        [0.2, 0.3, 0.4, 0.5],
+        beta / (1 + beta),
+    ).astype(np.float32)  # InVEST stores m in float32
+    m = m.astype(np.float64)
+    lf = ((a + cell_area) ** (m + 1) - a ** (m + 1)) / (
+        cell ** (m + 2) * x**m * 22.13**m
+    )
+    lf = np.minimum(lf, l_max)
+    return lf * s
+
+
+@njit(cache=True)
+def sediment_deposition(fd, e_prime, sdr, block):
+    """Sediment deposition T and flux F (InVEST ``run_sediment_deposition`` semantics [V]).
+
+    ``fd`` packed MFD int32 (D8 as one nibble); ``e_prime`` and ``sdr`` float32 with −1
+    nodata. Pixels are visited like InVEST: ``block``×``block`` tiles in row-major order,
+    local high points seed a LIFO stack, and a downslope neighbour is pushed once all its
+    other upslope neighbours have a deposition value, so nodata propagates downslope
+    exactly as in natcap/invest#1715. Per pixel (INVEST_NOTES §3.3):
+    s̄ = max(Σ SDR_k q_k/Σ q_k, SDR_i), dT = (s̄ − SDR_i)/(1 − SDR_i) (1 if SDR_i = 1),
+    T = max(dT·inflow, 0), F = max((1 − dT)·inflow + E', 0). Returns (T, F) float32
+    [t/ha/yr], nodata −1.
+    """
+    nr, nc = fd.shape
+    dep = np.full((nr, nc), -1.0, dtype=np.float32)
+    flux = np.full((nr, nc), -1.0, dtype=np.float32)
+    stack = np.empty(max(nr * nc, 1), dtype=np.int64)
+    top = 0
+    for br in range(0, nr, block):
+        for bc in range(0, nc, block):
+            for r0 in range(br, min(br + block, nr)):
+                for c0 in range(bc, min(bc + block, nc)):
+                    if fd[r0, c0] == 0:
+                        continue
+                    high = True
+                    for k in range(8):
+                        rr = r0 + ROW[k]
+                        cc = c0 + COL[k]
+                        if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                            continue
+                        if (fd[rr, cc] >> (4 * ((k + 4) % 8))) & 0xF:
+                            high = False
+                            break
+                    if high and dep[r0, c0] == -1.0:
+                        stack[top] = r0 * nc + c0
+                        top += 1
+                    while top > 0:
+                        top -= 1
+                        i = stack[top]
+                        r = i // nc
+                        c = i % nc
+                        inflow = 0.0
+                        for k in range(8):
+                            rr = r + ROW[k]
+                            cc = c + COL[k]
+                            if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                                continue
+                            vj = fd[rr, cc]
+                            q = (vj >> (4 * ((k + 4) % 8))) & 0xF
+                            if q == 0:
+                                continue
+                            fj = flux[rr, cc]
+                            if fj == -1.0:
+                                continue
+                            tot = 0
+                            for kk in range(8):
+                                tot += (vj >> (4 * kk)) & 0xF
+                            inflow += np.float32(np.float32(q) / np.float32(tot)) * fj
+                        v = fd[r, c]
+                        dsum = 0.0
+                        fsum = 0
+                        for k in range(8):
+                            q = (v >> (4 * k)) & 0xF
+                            if q == 0:
+                                continue
+                            rr = r + ROW[k]
+                            cc = c + COL[k]
+                            if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                                continue
+                            fsum += q
+                            sj = sdr[rr, cc]
+                            if sj == -1.0:
+                                continue
+                            if sj == 0:
+                                sj = 1.0
+                            dsum += sj * q
+                            ready = True
+                            for kk in range(8):
+                                r2 = rr + ROW[kk]
+                                c2 = cc + COL[kk]
+                                if r2 < 0 or r2 >= nr or c2 < 0 or c2 >= nc:
+                                    continue
+                                if r2 == r and c2 == c:
+                                    continue
+                                if (fd[r2, c2] >> (4 * ((kk + 4) % 8))) & 0xF == 0:
+                                    continue
+                                if dep[r2, c2] == -1.0:
+                                    ready = False
+                                    break
+                            if ready:
+                                stack[top] = rr * nc + cc
+                                top += 1
+                        si = sdr[r, c]
+                        if si == -1.0:
+                            continue
+                        ei = e_prime[r, c]
+                        if ei == -1.0:
+                            continue
+                        if fsum:
+                            dsum /= fsum
+                        if dsum < si:
+                            dsum = si
+                        dr = 1.0 if si == 1 else (dsum - si) / (1 - si)
+                        t = dr * inflow
+                        f = (1 - dr) * inflow + ei
+                        dep[r, c] = max(t, 0.0)
+                        flux[r, c] = max(f, 0.0)
+    return dep, flux
+
+
+def _load_inputs(args: dict[str, Any]):
+    keys = ["dem_path", "lulc_path", "erosivity_path", "erodibility_path"]
+    methods = ["bilinear", "mode", "bilinear", "bilinear"]
+    if args.get("drainage_path"):
+        keys.append("drainage_path")
+        methods.append("near")
+    rasters = [io.read_raster(args[k], label=k) for k in keys]
+    gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
+    dem = rasters[0]
+    if abs(abs(dem.transform[1]) - abs(dem.transform[5])) > 1e-9 * abs(dem.transform[1]):
+        raise InvalidInput(
+            f"dem_path ({args['dem_path']}) has non-square pixels {dem.pixel_size}",
+            hint="resample the DEM to square pixels (InVEST resamples to the smaller size)",
+        )
+    aligned = io.align_to_intersection(
+        rasters, 0, methods, extra_bboxes=[tuple(gdf.total_bounds)]
+    )
+    return dict(zip([k[:-5] for k in keys], aligned, strict=True)), gdf
+
+
+def execute(args: dict[str, Any]) -> None:
+    """Run the SDR model with InVEST 3.20.2 argument names and output file names.
+
+    Required: ``workspace_dir``, ``dem_path``, ``erosivity_path``, ``erodibility_path``,
+    ``lulc_path``, ``watersheds_path``, ``biophysical_table_path`` (``lucode``, ``usle_c``,
+    ``usle_p``), ``threshold_flow_accumulation`` [px], ``k_param``, ``sdr_max``,
+    ``ic_0_param``, ``l_max``. Optional: ``results_suffix``, ``drainage_path``,
+    ``flow_dir_algorithm`` ('MFD' default or 'D8'); ``n_workers`` is accepted and ignored.
+    Raises InvalidInput on bad input; every output is written atomically.
+    """
+    require(
+        args,
+        ["workspace_dir", "dem_path", "erosivity_path", "erodibility_path", "lulc_path",
+         "watersheds_path", "biophysical_table_path", "threshold_flow_accumulation",
+         "k_param", "sdr_max", "ic_0_param", "l_max"],
+        "SDR",
+    )
+    algorithm = parse_algorithm(args)
+    suffix = io.normalize_suffix(args.get("results_suffix"))
+    ws = Path(args["workspace_dir"])
+    tfa = io.as_float(args["threshold_flow_accumulation"], "threshold_flow_accumulation")
+    k_param = io.as_float(args["k_param"], "k_param")
+    sdr_max = io.as_float(args["sdr_max"], "sdr_max")
+    ic_0 = io.as_float(args["ic_0_param"], "ic_0_param")
+    l_max = io.as_float(args["l_max"], "l_max")
+    table = io.read_table(
+        args["biophysical_table_path"], "lucode", ["usle_c", "usle_p"],
+        label="biophysical_table_path",
+    )
+    inp, gdf = _load_inputs(args)
+    dem = inp["dem"]
+    _, inside = watershed_mask(args["watersheds_path"], dem)
+    valid = inside.copy()
+    for r in inp.values():
+        valid &= r.valid_mask()
+    r = route(dem, valid, algorithm)
+    cell = abs(dem.transform[1])
+
+    stream = streams(r, tfa, 0.7)  # sdr.py calls extract_streams_mfd with trace 0.7 [V]
+    if "drainage" in inp:
+        drain = inp["drainage"].array
+        stream = np.where((drain == 1) & (stream != BYTE_NODATA), 1, stream).astype(np.uint8)
+
+    slope_ok = r.slope != rt.SLOPE_NODATA
+    fa_ok = r.fa != rt.FA_NODATA
+    s_th = np.clip(r.slope / 100.0, 0.005, 1.0)
+    lulc = inp["lulc"]
+    c_map = table["usle_c"].astype(float).to_dict()
+    cp_map = (table["usle_c"].astype(float) * table["usle_p"].astype(float)).to_dict()
+    lulc_codes = np.where(valid, lulc.array, lulc.nodata if lulc.nodata is not None else 0)
+    w = io.reclassify(
+        lulc_codes, lulc.nodata, c_map, TARGET_NODATA, label="lulc_path",
+        table_label="biophysical_table_path",
+    ).astype(np.float64)
+    cp = io.reclassify(lulc_codes, lulc.nodata, cp_map, TARGET_NODATA).astype(np.float64)
+    w_th = np.where(valid, np.maximum(w, 0.001), 0.0)
+
+    ls_ok = slope_ok & fa_ok
+    ls = np.where(ls_ok, ls_factor(np.where(ls_ok, r.slope, 0), np.where(ls_ok, r.fa, 1),
+                                   cell, l_max), 0.0)
+    erosivity = inp["erosivity"].array.astype(np.float64)
+    erodibility = inp["erodibility"].array.astype(np.float64)
+    rkls_ok = ls_ok & valid & (stream == 0)
+    rkls = np.where(rkls_ok, ls * erosivity * erodibility, 0.0)
+    usle = rkls * cp
+
+    fa_w = rt.flow_accumulation_mfd(r.fd, w_th)
+    fa_s = rt.flow_accumulation_mfd(r.fd, np.where(slope_ok, s_th, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_bar = fa_w / r.fa
+        s_bar = fa_s / r.fa
+        d_up = w_bar * s_bar * np.sqrt(r.fa * cell * cell)
+    ws_inv = np.where(valid & slope_ok, 1.0 / (np.maximum(w_th, 1e-30) * s_th), 0.0)
+    d_dn = distance_to_channel(r, stream, ws_inv)
+    ic_ok = fa_ok & (d_dn != rt.DIST_NODATA) & (d_dn != 0) & (d_up != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ic = np.where(ic_ok, np.log10(np.where(ic_ok, d_up / d_dn, 1.0)), 0.0)
+    sdr_ok = ic_ok & (stream != 1)
+    sdr = np.full(dem.shape, TARGET_NODATA, dtype=np.float32)
+    sdr[sdr_ok] = sdr_max / (1 + np.exp((ic_0 - ic[sdr_ok]) / k_param))
+    sdr[stream == 1] = 1.0
+    sdr_valid = sdr != TARGET_NODATA
+
+    e_prime = np.full(dem.shape, TARGET_NODATA, dtype=np.float32)
+    ep_ok = rkls_ok & sdr_valid
+    e_prime[ep_ok] = usle[ep_ok] * (1 - sdr[ep_ok])
+    e_prime[stream == 1] = 0.0
+    dep, flux = sediment_deposition(r.fd, e_prime, sdr, 256)
+    dep_ok = dep != -1.0
+
+    out32 = {}
+    out32["rkls"] = (np.where(rkls_ok, rkls, TARGET_NODATA), TARGET_NODATA)
+    out32["usle"] = (np.where(rkls_ok, usle, MAP_NODATA), MAP_NODATA)
+    exp_ok = rkls_ok & sdr_valid
+    out32["sed_export"] = (np.where(exp_ok, usle * sdr, MAP_NODATA), MAP_NODATA)
+    out32["sed_deposition"] = (dep, -1.0)
+    out32["avoided_erosion"] = (np.where(rkls_ok, rkls - usle, MAP_NODATA), MAP_NODATA)
+    av_ok = rkls_ok & sdr_valid & dep_ok
+    out32["avoided_export"] = (
+        np.where(av_ok, (rkls - usle) * sdr + dep, MAP_NODATA), MAP_NODATA)
+    inter = {
+        "sdr_factor": (sdr, TARGET_NODATA),
+        "e_prime": (e_prime, TARGET_NODATA),
+        "f": (flux, -1.0),
+        "ic": (np.where(ic_ok, ic, IC_NODATA), IC_NODATA),
+        "d_dn": (d_dn, rt.DIST_NODATA),
+        "d_up": (np.where(fa_ok, d_up, MAP_NODATA), MAP_NODATA),
+        "ls": (np.where(ls_ok, ls, MAP_NODATA), MAP_NODATA),
+        "slope": (r.slope, rt.SLOPE_NODATA),
+    }
+    for name, (arr, nd) in out32.items():
+        io.write_raster(io.output_path(ws, f"{name}.tif", suffix), arr, dem, nd, np.float32)
+    io.write_raster(io.output_path(ws, "stream.tif", suffix), stream, dem, BYTE_NODATA,
+                    np.uint8)
+    for name, (arr, nd) in inter.items():
+        io.write_raster(io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr,
+                        dem, nd, np.float32)
+    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix),
+                    r.fa, dem, rt.FA_NODATA, np.float64)
+    fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
+    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix),
+                    r.fd_raw, dem, fd_nd)
+
+    totals = watershed_totals(
+        gdf, dem, {k: out32[v] for k, v in [
+            ("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
+            ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]},
+    )
+    io.write_vector(totals, io.output_path(ws, "watershed_results_sdr.shp", suffix))
+
+
+def watershed_totals(gdf, grid: io.Raster, fields: dict[str, tuple[np.ndarray, float]]):
+    """Copy of ``gdf`` with Σ valid pixel × pixel_area/10⁴ per field (t/yr or kg/yr) [V].
+
+    Pixel-centre rasterisation per polygon, as pygeoprocessing ``zonal_statistics``.
+    """
+    out = gdf.copy()
+    ha_per_px = grid.pixel_area / 10_000.0
+    valids = {k: arr != nd for k, (arr, nd) in fields.items()}
+    sums: dict[str, list[float]] = {k: [] for k in fields}
+    for rs, cs, m in io.zone_masks(list(gdf.geometry), grid):
+        for k, (arr, _) in fields.items():
+            sel = m & valids[k][rs, cs]
+            sums[k].append(float(arr[rs, cs][sel].astype(np.float64).sum()) * ha_per_px)
+    for k, vals in sums.items():
+        out[k] = vals
+    return out
