@@ -1,0 +1,1 @@
+"""Natural-resource rights registry: parcels, ownership, use rights, full history."""
