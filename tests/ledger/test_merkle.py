@@ -109,7 +109,7 @@ def ref_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
 
 def test_empty_root_is_sha256_of_nothing() -> None:
     """RFC 9162 §2.1.1: MTH({}) = SHA-256() = e3b0c442…b855."""
-    assert merkle.EMPTY_ROOT == ROOTS[0]
+    assert ROOTS[0] == merkle.EMPTY_ROOT
     assert merkle.root_from_leaf_hashes([]) == ROOTS[0]
 
 
@@ -236,7 +236,7 @@ def test_every_consistency_proof_matches_the_rfc_and_verifies(case: tuple[int, i
 
 def test_all_small_trees_exhaustively() -> None:
     """Every (index, size) and every (first, second) up to 33 leaves verifies."""
-    data, leaf_hashes = _tree(33)
+    _, leaf_hashes = _tree(33)
     roots = [merkle.root_from_leaf_hashes(leaf_hashes[:n]) for n in range(34)]
     for n in range(1, 34):
         for i in range(n):

@@ -1,0 +1,205 @@
+"""The transparency log in the database: append leaves, prove, sign checkpoints.
+
+Leaf ``i`` stores its kind, its canonical payload bytes and its RFC 6962 leaf hash
+over the leaf input ``kind || 0x0A || payload``. Every perfect subtree is stored
+in ``ledger_log_nodes`` the moment it completes (amortised one row per leaf), so a
+proof reads O(log n) stored hashes and rehashes no payload; the root of any past
+size is the fold of at most log₂ n stored nodes.
+
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on
+SQLite by its single writer. Functions here flush but never commit; the caller's
+transaction commits (``session_scope`` or the API's per-request session).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from liangshan.db import utcnow
+from liangshan.errors import DatabaseError, InvalidInput, NotFound
+from liangshan.ledger import merkle
+from liangshan.ledger.merkle import Node
+from liangshan.ledger.models import LogLeaf, LogNode, SignedCheckpoint
+from liangshan.ledger.note import Checkpoint, NoteSigner, sign_checkpoint_note
+
+#: Key of the PostgreSQL advisory lock that serialises log appends ("ls-log").
+LOG_LOCK_KEY = 0x6C732D6C6F67
+_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+
+
+def canonical_json(payload: Mapping[str, Any]) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN/Infinity.
+
+    Refuses values JSON cannot carry exactly (datetimes, Decimals, bytes): convert
+    them to strings or integers first, so that the same record always hashes alike.
+    """
+    try:
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"log payload cannot be written as canonical JSON: {exc}",
+                           hint="use str, int, bool, None, lists and dicts with str keys; "
+                           "write times as ISO 8601 strings and money as integer fen") from None
+
+
+def leaf_input(kind: str, payload: bytes) -> bytes:
+    """The bytes whose RFC 6962 leaf hash is stored: ``kind || 0x0A || payload``."""
+    return kind.encode("ascii") + b"\n" + payload
+
+
+def lock_log(session: Session) -> None:
+    """Serialise writers to the log (and the journal) until this transaction ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK_KEY})
+
+
+def log_size(session: Session) -> int:
+    """The number of leaves in the log."""
+    last = session.scalar(select(func.max(LogLeaf.leaf_index)))
+    return 0 if last is None else int(last) + 1
+
+
+def node_hashes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """Stored hashes of perfect subtrees ``(level, index)`` (level 0: leaf hashes)."""
+    by_level: dict[int, set[int]] = defaultdict(set)
+    for level, index in nodes:
+        by_level[level].add(index)
+    found: dict[Node, bytes] = {}
+    if by_level.get(0):
+        rows = session.execute(select(LogLeaf.leaf_index, LogLeaf.leaf_hash)
+                               .where(LogLeaf.leaf_index.in_(by_level[0])))
+        found.update({(0, int(i)): bytes(h) for i, h in rows})
+    upper = [and_(LogNode.level == lv, LogNode.node_index.in_(ix))
+             for lv, ix in by_level.items() if lv > 0]
+    if upper:
+        rows = session.execute(select(LogNode.level, LogNode.node_index, LogNode.hash)
+                               .where(or_(*upper)))
+        found.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
+    missing = {(lv, i) for lv, ix in by_level.items() for i in ix} - found.keys()
+    if missing:
+        raise DatabaseError(
+            f"ledger_log_nodes/ledger_log_leaves: {len(missing)} stored hash(es) missing, "
+            f"e.g. (level, index) {min(missing)}",
+            hint="the log tables were changed outside the application; run "
+            "'liangshan log verify'")
+    return found
+
+
+def append_leaf(session: Session, kind: str, payload: bytes | Mapping[str, Any]) -> tuple[
+        int, bytes]:
+    """Append one leaf; returns ``(index, leaf_hash)`` (leaf hash: 32 bytes).
+
+    ``kind`` names what the leaf records ("journal", "ledger_account", "account",
+    "trace", "registry" …: lower-case ASCII). A dict payload is written as
+    canonical JSON (:func:`canonical_json`); bytes are stored as given.
+    """
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise InvalidInput(f"log leaf kind {kind!r} is not a lower-case ASCII word",
+                           hint="use e.g. 'journal', 'trace', 'registry' (≤ 32 characters)")
+    if isinstance(payload, bytes | bytearray | memoryview):
+        data = bytes(payload)
+    elif isinstance(payload, Mapping):
+        data = canonical_json(payload)
+    else:
+        raise InvalidInput(f"log payload of type {type(payload).__name__} is neither bytes "
+                           "nor a dict", hint="pass canonical bytes or a JSON-able dict")
+    lock_log(session)
+    index = log_size(session)
+    leaf_hash = merkle.hash_leaf(leaf_input(kind, data))
+    # The perfect subtrees this leaf completes are its left siblings up the tree:
+    # one per trailing 1-bit of the index.
+    carry = (~index & (index + 1)).bit_length() - 1
+    siblings = merkle.perfect_subtrees(0, index)[-carry:] if carry else []
+    stored = node_hashes(session, siblings)
+    session.add(LogLeaf(leaf_index=index, kind=kind, leaf_hash=leaf_hash, payload=data,
+                        created_at=utcnow()))
+    h = leaf_hash
+    for level, sibling in enumerate(reversed(siblings), start=1):
+        h = merkle.hash_children(stored[sibling], h)
+        session.add(LogNode(level=level, node_index=index >> level, hash=h))
+    session.flush()
+    return index, leaf_hash
+
+
+def get_leaf(session: Session, index: int) -> LogLeaf:
+    leaf = session.get(LogLeaf, index)
+    if leaf is None:
+        raise NotFound(f"log leaf {index} does not exist (the log has {log_size(session)} "
+                       "leaves)", hint="indices count from 0")
+    return leaf
+
+
+def _check_tree_size(session: Session, size: int, *, what: str) -> None:
+    current = log_size(session)
+    if not 0 <= size <= current:
+        raise InvalidInput(f"{what}: tree size {size} is outside 0 … {current}",
+                           hint="ask for a size no larger than the latest checkpoint's")
+
+
+def root_hash(session: Session, size: int | None = None) -> bytes:
+    """The RFC 6962 root (32 bytes) of the first ``size`` leaves (default: all)."""
+    size = log_size(session) if size is None else size
+    _check_tree_size(session, size, what="root hash")
+    nodes = merkle.perfect_subtrees(0, size)
+    stored = node_hashes(session, nodes)
+    return merkle.fold_right([stored[n] for n in nodes])
+
+
+def _range_proof(session: Session, ranges: list[merkle.LeafRange]) -> list[bytes]:
+    needed = [merkle.perfect_subtrees(b, e) for b, e in ranges]
+    stored = node_hashes(session, [n for ns in needed for n in ns])
+    return [merkle.fold_right([stored[n] for n in ns]) for ns in needed]
+
+
+def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
+    """PATH(index, D[tree_size]) from stored hashes: O(log n) reads, no rehashing."""
+    _check_tree_size(session, tree_size, what=f"inclusion proof of leaf {index}")
+    return _range_proof(session, merkle.inclusion_ranges(index, tree_size))
+
+
+def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
+    """PROOF(first, D[second]) from stored hashes."""
+    _check_tree_size(session, second, what=f"consistency proof from {first}")
+    return _range_proof(session, merkle.consistency_ranges(first, second))
+
+
+def latest_checkpoint(session: Session) -> SignedCheckpoint | None:
+    return session.scalars(select(SignedCheckpoint)
+                           .order_by(SignedCheckpoint.tree_size.desc()).limit(1)).first()
+
+
+def sign_checkpoint(session: Session, signer: NoteSigner) -> SignedCheckpoint:
+    """Sign and store a checkpoint for the current log size (origin = key name).
+
+    Returns the stored one if the log has not grown. Before signing, the new tree is
+    proven consistent with the previous checkpoint from the stored hashes, so the
+    log never signs two inconsistent heads (C2SP tlog-checkpoint).
+    """
+    lock_log(session)
+    size = log_size(session)
+    previous = latest_checkpoint(session)
+    if previous is not None and previous.tree_size == size:
+        return previous
+    root = root_hash(session, size)
+    if previous is not None:
+        try:
+            merkle.verify_consistency(previous.tree_size, size,
+                                      consistency_proof(session, previous.tree_size, size),
+                                      bytes(previous.root_hash), root)
+        except merkle.ProofError as exc:
+            raise DatabaseError(
+                f"refusing to sign size {size}: the log is not consistent with checkpoint "
+                f"{previous.tree_size}: {exc.message}",
+                hint="run 'liangshan log verify' to find the changed rows") from None
+    note = sign_checkpoint_note(Checkpoint(signer.name, size, root), signer)
+    row = SignedCheckpoint(tree_size=size, root_hash=root, origin=signer.name, note=note)
+    session.add(row)
+    session.flush()
+    return row
