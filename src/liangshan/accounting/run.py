@@ -1,0 +1,150 @@
+"""The chain: study area → physical account → value → ``Account``, with provenance.
+
+:func:`run_gep` is the one entry point the CLI, API and demo call. It imports nothing
+from the platform (DESIGN §3 rule 1).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from liangshan.accounting import cultural, double_counting, provisioning
+from liangshan.accounting.account import Account
+from liangshan.accounting.manifest import build_manifest, frame_sha256
+from liangshan.accounting.params import PriceBook
+from liangshan.accounting.profiles import Profile, load_profile
+from liangshan.accounting.valuation import ValuationContext, check_physical, value_physical
+from liangshan.errors import ConfigurationError
+
+Progress = Callable[[str, float], None]
+TABLES = ("products", "water_use", "hydropower", "emissions", "tourism", "socioeconomic",
+          "landscape")
+
+
+def table_getter(study: Any) -> Callable[[str], pd.DataFrame | None]:
+    """``name -> DataFrame | None`` over a StudyArea (``.table(name)``), a mapping or None.
+
+    A table the study does not have is None (the accounting steps turn that into gaps);
+    any other error reading it propagates.
+    """
+    cache: dict[str, pd.DataFrame | None] = {}
+
+    def get(name: str) -> pd.DataFrame | None:
+        if name in cache:
+            return cache[name]
+        df: pd.DataFrame | None
+        if study is None:
+            df = None
+        elif isinstance(study, Mapping):
+            df = study.get(name)
+        else:
+            try:
+                df = study.table(name)
+            except (KeyError, FileNotFoundError, LookupError):
+                df = None
+        cache[name] = df
+        return df
+
+    return get
+
+
+def _physical(study: Any, year: int, progress: Progress | None) -> pd.DataFrame:
+    try:
+        from liangshan.accounting.physical import physical_account  # type: ignore
+    except ImportError as e:
+        raise ConfigurationError(
+            "the physical accounting engine (liangshan.accounting.physical) is not available",
+            hint="pass physical=<DataFrame> to run_gep, or install the complete package") from e
+    kwargs: dict[str, Any] = {}
+    if progress is not None and "progress" in inspect.signature(physical_account).parameters:
+        kwargs["progress"] = progress
+    return physical_account(study, year, **kwargs)
+
+
+def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
+                        warnings: list[str]) -> pd.DataFrame:
+    """region_code, gdp_yuan, population, area_km2 for the year (empty if no table)."""
+    se = provisioning.table_for_year(get, "socioeconomic", year)
+    if se is None or se.empty:
+        warnings.append(f"no socioeconomic table rows for {year}: GEP/GDP, per-capita and "
+                        "per-km² GEP are not computed")
+        return pd.DataFrame(columns=["region_code", "gdp_yuan", "population", "area_km2"])
+    return pd.DataFrame({
+        "region_code": se["region_code"].astype(str),
+        "gdp_yuan": pd.to_numeric(se["gdp_10k_yuan"], errors="coerce") * 1e4,
+        "population": pd.to_numeric(se["population_10k"], errors="coerce") * 1e4,
+        "area_km2": pd.to_numeric(se["area_km2"], errors="coerce")})
+
+
+def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", *,
+            physical: pd.DataFrame | None = None,
+            overrides: str | Path | pd.DataFrame | None = None,
+            progress: Progress | None = None,
+            prices: str | Path | None = None,
+            price_indices: str | Path | None = None,
+            options: dict[str, Any] | None = None) -> Account:
+    """Account GEP for ``year`` under ``profile``; returns an :class:`Account`.
+
+    ``study``: a StudyArea (``.table(name)``), a mapping table name -> DataFrame, or None.
+    ``physical``: the physical account (region_code, ecosystem_code, indicator, quantity,
+    unit, method); computed with ``physical_account(study, year)`` when None.
+    ``overrides``: a price file (path or DataFrame) in ``params/prices.csv`` format whose
+    rows replace or add prices; recorded in the manifest. ``prices`` / ``price_indices``
+    replace the shipped files. ``progress(stage, fraction)`` is called between stages.
+    Values are CNY/yr at accounting-year prices.
+    """
+    def tick(stage: str, f: float) -> None:
+        if progress is not None:
+            progress(stage, f)
+
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    kw: dict[str, Any] = {}
+    if prices is not None:
+        kw["prices"] = prices
+    if price_indices is not None:
+        kw["indices"] = price_indices
+    book = PriceBook.load(overrides=overrides, **kw)
+    ctx = ValuationContext(profile=prof, book=book, year=int(year))
+    ctx.warnings.extend(prof.warnings)
+    get = table_getter(study)
+
+    tick("physical", 0.0)
+    if physical is None:
+        physical = _physical(study, year, progress)
+    phys = check_physical(physical)
+    tick("valuation", 0.6)
+    emissions = provisioning.table_for_year(get, "emissions", int(year))
+    phys = double_counting.cap_purification_at_emissions(phys, emissions, ctx)
+    regulating = value_physical(phys, ctx)
+    tick("provisioning", 0.75)
+    prov = provisioning.provisioning_records(get, ctx)
+    tick("cultural", 0.85)
+    cult = cultural.cultural_records(get, ctx)
+    frames = [f for f in (prov, regulating, cult) if len(f)]
+    records = pd.concat(frames, ignore_index=True) if frames else regulating
+    records = double_counting.final_products_only(records, ctx)
+    records = double_counting.water_supply_overlap(records, ctx)
+    records = double_counting.origin_rule(
+        records, provisioning.table_for_year(get, "water_use", int(year)), ctx)
+
+    tick("account", 0.95)
+    socio = socioeconomic_frame(get, int(year), ctx.warnings)
+    inputs: dict[str, str | None] = {"physical": frame_sha256(physical)}
+    hashes = getattr(study, "input_hashes", None)
+    if callable(hashes):
+        inputs.update({f"study:{k}": v for k, v in hashes().items()})
+    for name in TABLES:
+        inputs[f"table:{name}"] = frame_sha256(get(name))
+    manifest = build_manifest(year=int(year), profile=prof, book=book, inputs=inputs,
+                              options={"profile_arg": str(profile) if not isinstance(
+                                  profile, Profile) else prof.id, **(options or {})})
+    acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps),
+                  rules=ctx.rules, socioeconomic=socio, manifest=manifest,
+                  warnings=ctx.warnings)
+    tick("done", 1.0)
+    return acc
