@@ -72,13 +72,13 @@ def _smooth_noise(rng: np.random.Generator, n: int, sigma: float) -> np.ndarray:
 
 def _write(path: Path, array: np.ndarray, nodata: float | None) -> Path:
     import rasterio
+    from affine import Affine
     from rasterio.crs import CRS
-    from rasterio.transform import from_origin
 
     with rasterio.open(
         path, "w", driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
         dtype=array.dtype, crs=CRS.from_epsg(EPSG),
-        transform=from_origin(ORIGIN[0], ORIGIN[1], CELL, CELL), nodata=nodata,
+        transform=Affine(CELL, 0.0, ORIGIN[0], 0.0, -CELL, ORIGIN[1]), nodata=nodata,
     ) as dst:
         dst.write(array, 1)
     return path
@@ -202,10 +202,14 @@ def make_invest_inputs(
     threat_lines = ["threat,max_dist,weight,decay,cur_path,fut_path,base_path\n"]
     for name, max_m, weight, decay, codes in THREATS:
         arr = road if name == "road" else np.isin(lulc, codes).astype(np.uint8)
+        arr_fut = road if name == "road" else np.isin(lulc_alt, codes).astype(np.uint8)
         path = _write(directory / f"threat_{name}.tif", arr, 255)
+        # InVEST requires distinct files per scenario; the future threats follow lulc_alt
+        path_fut = _write(directory / f"threat_{name}_fut.tif", arr_fut, 255)
         p[f"threat_{name}"] = path
-        # fut_path = cur_path (a future scenario with unchanged threats); base_path blank
-        threat_lines.append(f"{name},{max_m},{weight},{decay},{path.name},{path.name},\n")
+        p[f"threat_{name}_fut"] = path_fut
+        threat_lines.append(  # base_path left blank: no baseline degradation
+            f"{name},{max_m},{weight},{decay},{path.name},{path_fut.name},\n")
     (directory / "threats.csv").write_text("".join(threat_lines))
     p["threats_table_path"] = directory / "threats.csv"
     (directory / "sensitivity.csv").write_text(
@@ -231,3 +235,39 @@ def invest_inputs_factory(tmp_path: Path) -> Callable[..., InvestInputs]:
         return make_invest_inputs(tmp_path / f"inputs{next(counter)}", n=n, seed=seed, holes=holes)
 
     return factory
+
+
+def read_band(path: str) -> tuple[np.ndarray, float | None]:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1), src.nodata
+
+
+def compare_rasters(ours: str, theirs: str) -> dict[str, float]:
+    """Parity figures of two rasters on one grid: valid-mask agreement and relative errors."""
+    a, na = read_band(ours)
+    b, nb = read_band(theirs)
+    assert a.shape == b.shape, f"{ours}: shape {a.shape} vs InVEST {b.shape}"
+    va = ~np.isclose(a, na) if na is not None else np.ones(a.shape, bool)
+    vb = ~np.isclose(b, nb) if nb is not None else np.ones(b.shape, bool)
+    both = va & vb
+    rel = np.abs(a[both].astype(np.float64) - b[both]) / np.maximum(np.abs(b[both]), 1e-9)
+    return {
+        "valid_mismatch": int((va != vb).sum()),
+        "n_valid": int(vb.sum()),
+        "frac_within_1pct": float((rel <= 0.01).mean()) if rel.size else 1.0,
+        "max_rel": float(rel.max()) if rel.size else 0.0,
+        "sum_ours": float(a[va].sum(dtype=np.float64)),
+        "sum_invest": float(b[vb].sum(dtype=np.float64)),
+    }
+
+
+def assert_parity(ours: str, theirs: str, *, total_rtol: float = 0.005) -> dict[str, float]:
+    """The team's parity rule: same valid pixels, ≥ 99 % of them within 1 %, totals within 0.5 %."""
+    r = compare_rasters(ours, theirs)
+    assert r["n_valid"] > 0, f"{theirs} has no valid pixels: the comparison would be empty"
+    assert r["valid_mismatch"] == 0, f"{ours}: valid masks differ on {r['valid_mismatch']} px"
+    assert r["frac_within_1pct"] >= 0.99, f"{ours}: only {r['frac_within_1pct']:.4f} within 1 %"
+    assert r["sum_ours"] == pytest.approx(r["sum_invest"], rel=total_rtol), ours
+    return r
