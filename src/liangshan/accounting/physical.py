@@ -1,0 +1,205 @@
+"""The physical account (实物量核算): regulating services by region × ecosystem type.
+
+:func:`physical_account` runs the GEP-method models of :mod:`liangshan.accounting.models`
+per pixel on the study grid (:mod:`liangshan.accounting.grid`) and sums them by region ×
+level-3 ecosystem type with one block-wise bincount, using whatever dask scheduler is
+current (a ``dask.distributed`` client when one is active). Quantities that rest on a
+statistical table (reservoir flood storage, purification capped by emissions) are joined at
+region level. Anything that cannot be computed — a missing raster, table or coefficient — is
+listed in ``attrs["gaps"]``, never reported as zero. The indicator builders live in
+:mod:`liangshan.accounting.physical_terms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from liangshan.accounting.coefficients import CoefficientTable, load_coefficients
+from liangshan.accounting.grid import StudyGrid, open_grid, write_cog, zonal_sums
+from liangshan.accounting.physical_terms import BUILDERS, INDICATORS, Context, Term
+from liangshan.errors import InvalidInput
+
+COLUMNS = ("region_code", "ecosystem_code", "indicator", "quantity", "unit", "method")
+
+Progress = Callable[[str, float], None]
+
+__all__ = ["COLUMNS", "INDICATORS", "gaps_frame", "physical_account"]
+
+
+def physical_account(
+    study: Any,
+    year: int,
+    *,
+    indicators: Sequence[str] | None = None,
+    maps_dir: Path | None = None,
+    progress: Progress | None = None,
+    coefficients: CoefficientTable | str | Path | None = None,
+    hot_days: float | None = None,
+    lake_region: str | None = None,
+    resolution_m: float | None = None,
+    chunk: int = 1024,
+    grid: StudyGrid | None = None,
+) -> pd.DataFrame:
+    """Physical account of the regulating services of a study area for one year.
+
+    Parameters
+    ----------
+    study : a ``liangshan.datasets.study.StudyArea`` (or any object with ``zones``,
+        ``raster_path(name, year=None)``, ``table(name)`` and ``crs``).
+    year : accounting year (per-year layers and table rows of this year are used).
+    indicators : subset of :data:`INDICATORS` (default: all).
+    maps_dir : if given, one Cloud-Optimised GeoTIFF per indicator,
+        ``<indicator>_<year>.tif``, with the per-pixel quantity in the indicator's unit.
+    progress : ``progress(stage, fraction)`` callback, fraction in [0, 1].
+    coefficients : coefficient table or CSV path (default: the shipped
+        ``params/physical_coefficients.csv``).
+    hot_days : days per year with Tmax > 26 °C (cooling season) for the transpiration term of
+        climate regulation; without it that term is a gap (GEP_METHOD §6.11, §8.8).
+    lake_region : ``"qinghai_tibet"`` or ``"eastern_plain"`` — which Rao et al. (2014) lake
+        regression to use; without it lake flood storage is a gap (no Yunnan–Guizhou
+        coefficients are known, GEP_METHOD §6.6 [?]).
+    resolution_m, chunk : grid cell size [m] (default the manifest's) and dask block side.
+    grid : an already opened :class:`StudyGrid` (reuses its checks and rasterised zones).
+
+    Returns
+    -------
+    pandas.DataFrame with columns ``region_code`` (str), ``ecosystem_code`` (int, level 3),
+    ``indicator`` (str), ``quantity`` (float, per year), ``unit`` (str), ``method`` (str); one
+    row per region × ecosystem type × indicator × method where the quantity was computed.
+    ``attrs``: ``gaps`` (list of dicts: indicator, reason, region_code, ecosystem_code),
+    ``notes`` (approximations used), ``extent`` (records of region_code, ecosystem_code,
+    area_km2), ``year``, ``pixel_area_m2``, ``crs``, ``maps`` (indicator → path).
+    """
+    wanted = list(INDICATORS) if indicators is None else list(dict.fromkeys(indicators))
+    unknown = [i for i in wanted if i not in INDICATORS]
+    if unknown:
+        raise InvalidInput(f"unknown indicator(s) {unknown}",
+                           hint=f"choose from {', '.join(INDICATORS)}")
+    if lake_region is not None and lake_region not in ("qinghai_tibet", "eastern_plain"):
+        raise InvalidInput(f"lake_region {lake_region!r} is not known",
+                           hint="use 'qinghai_tibet' or 'eastern_plain', or None")
+    report = progress or (lambda stage, fraction: None)
+    coef = (coefficients if isinstance(coefficients, CoefficientTable)
+            else load_coefficients(coefficients))
+    report("opening the grid", 0.0)
+    g = grid or open_grid(study, resolution_m=resolution_m, chunk=chunk)
+    ctx = Context(grid=g, year=int(year), coef=coef, wanted=set(wanted), hot_days=hot_days,
+                  lake_region=lake_region)
+    terms: list[Term] = []
+    families = list(dict.fromkeys(INDICATORS[i][1] for i in wanted))
+    for n, family in enumerate(families):
+        report(f"building {family}", 0.1 + 0.3 * n / max(1, len(families)))
+        terms.extend(t for t in BUILDERS[family](ctx) if t.indicator in ctx.wanted)
+
+    codes = ctx.codes
+    n_eco = max(1, len(codes))
+    n_reg = len(g.region_codes)
+    nbins = n_reg * n_eco
+    key = _bin_key(g, ctx, n_eco)
+    pixel_terms = [t for t in terms if t.pixel is not None]
+    report("computing zonal sums", 0.4)
+    values = [t.pixel for t in pixel_terms] + [xr.ones_like(key, dtype=np.float64)]
+    sums, counts = zonal_sums(values, key, nbins)
+    report("assembling the table", 0.85)
+
+    region_of_bin = np.repeat(np.array(g.region_codes, dtype=object), n_eco)
+    eco_of_bin = np.tile(np.array(codes or [0], dtype=np.int64), n_reg)
+    frames = []
+    for i, term in enumerate(pixel_terms):
+        ok = counts[i] > 0
+        frame = pd.DataFrame({"region_code": region_of_bin[ok], "ecosystem_code": eco_of_bin[ok],
+                              "quantity": sums[i][ok]})
+        if term.post is not None:
+            frame, term.region_scale = term.post(frame)
+        frames.append(_finish(frame, term))
+    frames.extend(_finish(t.rows, t) for t in terms if t.pixel is None and t.rows is not None)
+    table = (pd.concat(frames, ignore_index=True) if frames
+             else pd.DataFrame({c: [] for c in COLUMNS}))
+    table = _tidy(table)
+
+    pixel_area = g.spec.pixel_area_m2
+    area = counts[-1] * pixel_area / 1e6
+    ok = area > 0
+    table.attrs.update({
+        "year": int(year),
+        "gaps": ctx.gaps,
+        "notes": ctx.notes,
+        "extent": pd.DataFrame({"region_code": region_of_bin[ok], "ecosystem_code":
+                                eco_of_bin[ok], "area_km2": area[ok]}).to_dict("records"),
+        "pixel_area_m2": pixel_area,
+        "crs": g.spec.crs.to_string(),
+        "maps": {},
+    })
+    if maps_dir is not None:
+        table.attrs["maps"] = _write_maps(g, pixel_terms, Path(maps_dir), int(year), report)
+    report("done", 1.0)
+    return table
+
+
+def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
+    """(region index − 1) × n_eco + ecosystem index; −1 outside zones or without a type."""
+    lut = np.full(65536, -1, dtype=np.int64)
+    for i, code in enumerate(ctx.codes):
+        lut[code] = i
+    eco_idx = xr.apply_ufunc(lambda e: lut[np.clip(e, 0, 65535)], ctx.eco, dask="parallelized",
+                             output_dtypes=[np.int64])
+    reg = g.region_index.astype(np.int64)
+    return xr.where((reg > 0) & (eco_idx >= 0), (reg - 1) * n_eco + eco_idx, -1)
+
+
+def _finish(frame: pd.DataFrame, term: Term) -> pd.DataFrame:
+    out = frame[["region_code", "ecosystem_code", "quantity"]].copy()
+    out["indicator"] = term.indicator
+    out["unit"] = INDICATORS[term.indicator][0]
+    out["method"] = term.method
+    return out
+
+
+def _tidy(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.groupby(["region_code", "ecosystem_code", "indicator", "unit", "method"],
+                          as_index=False, sort=False)["quantity"].sum()
+    table["region_code"] = table["region_code"].astype(str)
+    table["ecosystem_code"] = table["ecosystem_code"].astype(np.int64)
+    table["quantity"] = table["quantity"].astype(np.float64)
+    order = {name: i for i, name in enumerate(INDICATORS)}
+    table = table.assign(_o=table["indicator"].map(order)).sort_values(
+        ["_o", "region_code", "ecosystem_code", "method"], kind="stable")
+    return table.drop(columns="_o").reset_index(drop=True)[list(COLUMNS)]
+
+
+def _write_maps(g: StudyGrid, terms: list[Term], maps_dir: Path, year: int,
+                report: Progress) -> dict[str, str]:
+    by_indicator: dict[str, list[xr.DataArray]] = {}
+    for term in terms:
+        pixel = term.pixel
+        if term.region_scale is not None:
+            scale = np.asarray(term.region_scale, dtype=np.float64)
+            factor = xr.apply_ufunc(lambda r, s=scale: s[r], g.region_index, dask="parallelized",
+                                    output_dtypes=[np.float64])
+            pixel = pixel * factor
+        by_indicator.setdefault(term.indicator, []).append(pixel)
+    written = {}
+    inside = g.region_index > 0
+    for n, (indicator, parts) in enumerate(by_indicator.items()):
+        report(f"writing map {indicator}", 0.9 + 0.1 * n / max(1, len(by_indicator)))
+        total = parts[0]
+        for p in parts[1:]:  # NaN only where no part applies
+            total = xr.where(total.isnull() & p.isnull(), np.nan, total.fillna(0) + p.fillna(0))
+        total = total.where(inside)
+        path = write_cog(total, g.spec, maps_dir / f"{indicator}_{year}.tif")
+        written[indicator] = str(path)
+    return written
+
+
+def gaps_frame(account: pd.DataFrame) -> pd.DataFrame:
+    """The ``attrs["gaps"]`` of an account as a DataFrame (indicator, reason, region, type)."""
+    cols = ["indicator", "reason", "region_code", "ecosystem_code"]
+    frame = pd.DataFrame(account.attrs.get("gaps", []), columns=cols)
+    frame["ecosystem_code"] = frame["ecosystem_code"].astype("Int64")
+    return frame
