@@ -37,6 +37,25 @@ def frame_sha256(df: pd.DataFrame | None) -> str | None:
     return hashlib.sha256(d.to_csv(index=False).encode()).hexdigest()
 
 
+def study_file_hashes(study: Any) -> dict[str, str]:
+    """SHA-256 of a StudyArea's manifest and of every file it names (empty otherwise)."""
+    root, man = getattr(study, "root", None), getattr(study, "manifest", None)
+    if root is None or man is None:
+        return {}
+    root = Path(root)
+    files = ["study.toml"]
+    zones = getattr(man, "zones", None)
+    if zones is not None:
+        files.append(str(zones.file))
+    files += [str(e.file) for e in (*getattr(man, "rasters", []), *getattr(man, "tables", []))]
+    out = {}
+    for rel in dict.fromkeys(files):
+        p = root / rel
+        if p.is_file():
+            out[f"study:{rel}"] = file_sha256(p)
+    return out
+
+
 def code_version() -> dict[str, str]:
     """Package version and a hash of the accounting engine's Python sources."""
     h = hashlib.sha256()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from liangshan.accounting import cultural, double_counting, provisioning
 from liangshan.accounting.account import Account
-from liangshan.accounting.manifest import build_manifest, frame_sha256
+from liangshan.accounting.manifest import build_manifest, frame_sha256, study_file_hashes
 from liangshan.accounting.params import PriceBook
 from liangshan.accounting.profiles import Profile, load_profile
 from liangshan.accounting.valuation import ValuationContext, check_physical, value_physical
@@ -43,10 +43,9 @@ def table_getter(study: Any) -> Callable[[str], pd.DataFrame | None]:
         elif isinstance(study, Mapping):
             df = study.get(name)
         else:
-            try:
-                df = study.table(name)
-            except (KeyError, FileNotFoundError, LookupError):
-                df = None
+            names = getattr(study, "table_names", None)
+            # A StudyArea raises for tables it does not list; absence becomes a gap.
+            df = study.table(name) if names is None or name in names else None
         cache[name] = df
         return df
 
@@ -79,6 +78,18 @@ def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
         "gdp_yuan": pd.to_numeric(se["gdp_10k_yuan"], errors="coerce") * 1e4,
         "population": pd.to_numeric(se["population_10k"], errors="coerce") * 1e4,
         "area_km2": pd.to_numeric(se["area_km2"], errors="coerce")})
+
+
+def physical_gaps(physical: pd.DataFrame) -> list[dict[str, Any]]:
+    """The physical engine's ``attrs["gaps"]`` as account gaps (``not accounted: …``)."""
+    out = []
+    for g in physical.attrs.get("gaps", []) or []:
+        reason = str(g.get("reason", ""))
+        out.append({"region_code": str(g.get("region_code") or "*"),
+                    "indicator": str(g.get("indicator", "")), "item": "",
+                    "reason": reason if reason.startswith("not accounted")
+                    else f"not accounted: {reason}"})
+    return out
 
 
 def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", *,
@@ -135,15 +146,13 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     tick("account", 0.95)
     socio = socioeconomic_frame(get, int(year), ctx.warnings)
     inputs: dict[str, str | None] = {"physical": frame_sha256(physical)}
-    hashes = getattr(study, "input_hashes", None)
-    if callable(hashes):
-        inputs.update({f"study:{k}": v for k, v in hashes().items()})
+    inputs.update(study_file_hashes(study))
     for name in TABLES:
         inputs[f"table:{name}"] = frame_sha256(get(name))
     manifest = build_manifest(year=int(year), profile=prof, book=book, inputs=inputs,
                               options={"profile_arg": str(profile) if not isinstance(
                                   profile, Profile) else prof.id, **(options or {})})
-    acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps),
+    acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps + physical_gaps(physical)),
                   rules=ctx.rules, socioeconomic=socio, manifest=manifest,
                   warnings=ctx.warnings)
     tick("done", 1.0)
