@@ -55,9 +55,17 @@ def leaf_input(kind: str, payload: bytes) -> bytes:
 
 
 def lock_log(session: Session) -> None:
-    """Serialise writers to the log (and the journal) until this transaction ends."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Serialise writers to the log (and the journal) until this transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a no-op write, which
+    opens the write transaction now (waiting up to the busy timeout), so the reads
+    that follow (log size, balances) cannot be overtaken by another writer.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK_KEY})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE ledger_log_nodes SET level = level WHERE 1 = 0"))
 
 
 def log_size(session: Session) -> int:

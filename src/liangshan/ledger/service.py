@@ -18,6 +18,7 @@ from __future__ import annotations
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+from liangshan.errors import NotAuthenticated
 from liangshan.ledger.journal import (
     InsufficientBalance,
     account_history,
@@ -40,16 +41,29 @@ from liangshan.ledger.log import (
     root_hash,
     sign_checkpoint,
 )
-from liangshan.ledger.models import SignedCheckpoint
+from liangshan.ledger.models import LogLeaf, SignedCheckpoint
 from liangshan.ledger.verify import LogProblem, verify_log
 
 __all__ = [
     "InsufficientBalance", "LogProblem", "account_history", "append_leaf", "balance",
     "canonical_json", "consistency_proof", "current_checkpoint", "find_idempotent",
     "get_account", "get_leaf", "inclusion_proof", "latest_checkpoint", "load_signer",
-    "load_verifier", "log_size", "open_account", "post_entry", "remember_idempotent",
-    "root_hash", "sign_checkpoint", "verify_cli", "verify_log",
+    "load_verifier", "log_size", "open_account", "post_entry", "read_leaf",
+    "remember_idempotent", "root_hash", "sign_checkpoint", "verify_cli", "verify_log",
 ]
+
+#: Leaf kinds whose payload names account holders and amounts: readable after login only.
+#: Their hashes, proofs and checkpoints stay public. [NF: our own privacy choice]
+PRIVATE_KINDS = frozenset({"journal", "ledger_account"})
+
+
+def read_leaf(session: Session, index: int, *, authenticated: bool) -> LogLeaf:
+    """Leaf ``index`` for a reader; private kinds need an authenticated reader."""
+    leaf = get_leaf(session, index)
+    if leaf.kind in PRIVATE_KINDS and not authenticated:
+        raise NotAuthenticated(f"log leaf {index} ({leaf.kind}) names account holders",
+                               hint="log in to read it; its hash and proofs are public")
+    return leaf
 
 
 def current_checkpoint(session: Session) -> SignedCheckpoint:
