@@ -9,6 +9,7 @@ tables → manifest and README. All randomness derives from the seed.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,10 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 import shapely
+from affine import Affine
 from numpy.typing import NDArray
 from pyproj import Transformer
 from rasterio.features import rasterize
-from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from liangshan.datasets.boundaries import STUDY_CRS, load_counties
@@ -35,6 +36,11 @@ from liangshan.datasets.sample_terrain import (
     terrain,
 )
 from liangshan.datasets.study import LAYERS
+
+
+def from_origin(west: float, north: float, xres: float, yres: float) -> Affine:
+    """North-up affine transform (rasterio's from_origin without its deprecated `*`)."""
+    return Affine(xres, 0.0, west, 0.0, -yres, north)
 
 BLOCK = 512  # pixels per processing block side (a multiple of the 256-pixel TIFF tile)
 TILE = 256
@@ -343,6 +349,13 @@ def zones_frame(codes: list[str]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 def build_sample(root: Path, params: dict, progress: Callable[[str, float], None] | None) -> None:
     """Write the whole sample study area into the (empty) folder ``root``."""
+    with warnings.catch_warnings():
+        # rasterio ≤ 1.4 multiplies Affine objects with `*` internally (not our code)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        _build(root, params, progress)
+
+
+def _build(root: Path, params: dict, progress: Callable[[str, float], None] | None) -> None:
     from liangshan.datasets import sample_tables as st
     from liangshan.datasets.sample_docs import write_manifest, write_readme
 

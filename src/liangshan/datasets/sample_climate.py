@@ -8,7 +8,7 @@ these relations is a model of Guizhou's real climate; all coefficients are [K].
   of 0.58 °C per 100 m, plus a yearly anomaly (Guiyang ≈ 15.3 °C at 1 100 m).
 * precip_mm (mm/yr): the county's mean (published where known, else a SE→NW
   gradient from ~1 400 to ~950 mm) × a yearly factor × an orographic term
-  (+12 % per 1 000 m above the county's middle elevation) × ±5 % noise.
+  (+8 % per 1 000 m above the county's middle elevation) × ±5 % noise.
 * storm_precip_mm (mm/yr): precipitation × storm share (≈ 0.17, higher in the
   wetter south-east), × a yearly factor.
 * erosivity (MJ·mm·ha⁻¹·h⁻¹·yr⁻¹): R = 0.0483·P^1.61 (Renard & Freimund 1994,
@@ -49,7 +49,7 @@ _OMEGA = _lut({11: 2.8, 12: 2.4, 13: 2.2, 14: 2.0, 15: 2.2, 151: 2.6, 154: 2.4,
                16: 1.4, 19: 1.3}, 2.0)
 _NDVI = _lut({11: 0.86, 116: 0.72, 12: 0.76, 124: 0.62, 13: 0.66, 14: 0.08, 15: 0.62,
               153: 0.72, 154: 0.74, 16: 0.28, 162: 0.7, 19: 0.16}, 0.5)
-_NPP = _lut({11: 700.0, 116: 480.0, 12: 520.0, 13: 420.0, 14: 0.0, 15: 460.0,
+_NPP = _lut({11: 620.0, 116: 450.0, 12: 480.0, 13: 420.0, 14: 0.0, 15: 460.0,
              16: 140.0, 19: 60.0}, 300.0)
 _SOC = _lut({11: 2.6, 12: 2.1, 13: 2.3, 14: 1.5, 15: 1.4, 151: 1.9, 16: 0.8, 19: 0.5},
             1.5)
@@ -62,7 +62,7 @@ def year_factors(seed: int, year: int) -> dict[str, float]:
     temperature anomaly (°C), storm-share factor."""
     rng = np.random.default_rng([seed & 0xFFFFFFFF, year, 91])
     return {
-        "precip": float(np.clip(1.0 + 0.08 * rng.standard_normal(), 0.85, 1.15)),
+        "precip": float(np.clip(1.0 + 0.06 * rng.standard_normal(), 0.88, 1.12)),
         "temp": float(np.clip(0.35 * rng.standard_normal(), -0.8, 0.8)),
         "storm": float(np.clip(1.0 + 0.15 * rng.standard_normal(), 0.7, 1.3)),
     }
@@ -80,7 +80,7 @@ def climate(
         return fbm(xs, ys, field_key(seed, f"clim.{year}.{salt}"), w, wm, 0.5)
 
     temp = 21.7 - 0.9 * (lat - 26.6) - 0.0058 * dem + yf["temp"] + 0.25 * n("t", 20000.0)
-    orog = 1.0 + 0.12 * (dem - e_mid) / 1000.0
+    orog = 1.0 + 0.08 * (dem - e_mid) / 1000.0
     precip = np.clip(p_base * yf["precip"] * orog * (1.0 + 0.05 * n("p", 30000.0)), 700.0, 2000.0)
     share = np.clip(
         (0.17 + 0.02 * (p_base - 1200.0) / 200.0 + 0.03 * n("s", 25000.0)) * yf["storm"],
