@@ -83,7 +83,7 @@ def test_missing_table_is_a_gap():
     t = sc.tables()
     del t["hydropower"], t["tourism"]
     _prov, cult, ctx = _run(load_profile("ndrc-2022"), t)
-    reasons = {(g["indicator"], g["reason"]) for g in ctx.gaps}
+    reasons = {(g["indicator"], g["reason"].split(" (")[0]) for g in ctx.gaps}
     assert ("hydropower", "not accounted: missing table hydropower") in reasons
     assert ("recreation", "not accounted: missing table tourism") in reasons
     assert cult.empty
@@ -101,6 +101,13 @@ def test_recreation_revenue_share_and_travel_cost(tmp_path):
     _, cult, ctx = _run(load_profile("ouyang-research"), sc.tables())
     assert cult.empty
     assert any(g["indicator"] == "recreation" and "missing price" in g["reason"]
+               for g in ctx.gaps)
+
+
+def test_year_without_rows_is_a_gap():
+    prov, _, ctx = _run(load_profile("ndrc-2022"), sc.tables(years=(2021,)))
+    assert prov.empty
+    assert any(g["indicator"] == "water_supply" and "no rows for the year" in g["reason"]
                for g in ctx.gaps)
 
 

@@ -26,7 +26,7 @@ def recreation(tourism: pd.DataFrame | None, ctx: ValuationContext) -> list[dict
     if spec is None:
         return []
     if tourism is None:
-        ctx.gap("*", "recreation", "missing table tourism")
+        ctx.gap("*", "recreation", "missing table tourism (or no rows for the year)")
         return []
     method = ctx.profile.setting("recreation_method")
     out: list[dict] = []

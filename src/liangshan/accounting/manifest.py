@@ -79,10 +79,11 @@ def account_id(manifest: dict[str, Any]) -> str:
 
 
 def build_manifest(*, year: int, profile: Profile, book: PriceBook,
-                   inputs: dict[str, str | None], options: dict[str, Any]) -> dict[str, Any]:
+                   inputs: dict[str, str | None], options: dict[str, Any],
+                   kind: str = "gep") -> dict[str, Any]:
     """The provenance record of one run, with its ``account_id``."""
     man: dict[str, Any] = {
-        "kind": "gep",
+        "kind": kind,
         "year": int(year),
         "profile": {"id": profile.id, "chain": profile.chain,
                     "content_sha256": profile.content_hash,

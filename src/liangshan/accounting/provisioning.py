@@ -58,7 +58,8 @@ def table_for_year(get: TableGetter, name: str, year: int) -> pd.DataFrame | Non
     df["region_code"] = df["region_code"].astype(str)
     if "year" in df.columns:
         df = df[pd.to_numeric(df["year"], errors="coerce") == year]
-    return df
+    # No row for the year is the same as no table: the callers record a gap.
+    return df if len(df) else None
 
 
 def _record(ctx: ValuationContext, **kw: object) -> dict[str, object]:
@@ -86,7 +87,7 @@ def material_supply(products: pd.DataFrame | None, ctx: ValuationContext) -> lis
         return []
     if products is None:
         for c in wanted:
-            ctx.gap("*", f"material_{c}", "missing table products")
+            ctx.gap("*", f"material_{c}", "missing table products (or no rows for the year)")
         return []
     basis = ctx.profile.setting("material_value_basis")
     out: list[dict] = []
@@ -144,7 +145,7 @@ def water_supply(water_use: pd.DataFrame | None, ctx: ValuationContext) -> list[
     if spec is None:
         return []
     if water_use is None:
-        ctx.gap("*", "water_supply", "missing table water_use")
+        ctx.gap("*", "water_supply", "missing table water_use (or no rows for the year)")
         return []
     uses = list(ctx.profile.setting("water_supply_uses"))
     for u in sorted(set(water_use["use"]) - set(uses)):
@@ -175,7 +176,7 @@ def hydropower(table: pd.DataFrame | None, ctx: ValuationContext) -> list[dict]:
     if spec is None:
         return []
     if table is None:
-        ctx.gap("*", "hydropower", "missing table hydropower")
+        ctx.gap("*", "hydropower", "missing table hydropower (or no rows for the year)")
         return []
     out: list[dict] = []
     for reg, g in table.groupby("region_code", sort=True):

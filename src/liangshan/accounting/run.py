@@ -150,6 +150,7 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     for name in TABLES:
         inputs[f"table:{name}"] = frame_sha256(get(name))
     manifest = build_manifest(year=int(year), profile=prof, book=book, inputs=inputs,
+                              kind=str((options or {}).get("kind", "gep")),
                               options={"profile_arg": str(profile) if not isinstance(
                                   profile, Profile) else prof.id, **(options or {})})
     acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps + physical_gaps(physical)),
