@@ -109,3 +109,13 @@ def test_blockwise_equals_whole_array() -> None:
                                terrain.slope_percent(dem, 30.0), equal_nan=True)
     np.testing.assert_allclose(terrain.aspect_factor_blockwise(d, 30.0, 30.0).compute(),
                                terrain.aspect_factor(dem, 30.0), equal_nan=True)
+
+
+def test_l_max_caps_l() -> None:
+    """With A = 1e6 m² upslope, D = 10 m, m = 0.5: L = (1000100^1.5 − 1000000^1.5)/(10^2.5 ·
+    22.13^0.5) = 150007.5/1487.59 = 100.84; capped at l_max = 50 → 50."""
+    area = np.array([1e6])
+    free = terrain.l_factor_desmet_govers(area, np.array([10.0]), 1.0, 10.0)
+    capped = terrain.l_factor_desmet_govers(area, np.array([10.0]), 1.0, 10.0, l_max=50.0)
+    assert free[0] == pytest.approx(100.84, rel=1e-3)
+    assert capped[0] == 50.0

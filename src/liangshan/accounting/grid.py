@@ -209,7 +209,7 @@ class StudyGrid:
             def block(block_info: dict | None = None) -> np.ndarray:
                 info = block_info[None]
                 (r0, r1), (c0, c1) = info["array-location"]
-                wt = transform * Affine.translation(c0, r0)
+                wt = transform @ Affine.translation(c0, r0)
                 box = (wt.c, wt.f + wt.e * (r1 - r0), wt.c + wt.a * (c1 - c0), wt.f)
                 hits = sindex.query(_box(box), predicate="intersects")
                 out_shape = (r1 - r0, c1 - c0)

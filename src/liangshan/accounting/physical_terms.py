@@ -37,8 +37,8 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "air_purification_so2": ("t/yr", "purification"),
     "air_purification_nox": ("t/yr", "purification"),
     "air_purification_pm": ("t/yr", "purification"),
-    "carbon_sequestration": ("tCO2/yr", "carbon"),
-    "oxygen_release": ("tO2/yr", "carbon"),
+    "carbon_sequestration": ("t CO2/yr", "carbon"),
+    "oxygen_release": ("t O2/yr", "carbon"),
     "climate_regulation_transpiration": ("kWh/yr", "climate"),
     "climate_regulation_evaporation": ("kWh/yr", "climate"),
 }
@@ -319,7 +319,8 @@ def purification(ctx: Context) -> list[Term]:
             continue
         rows = emissions[(emissions["year"] == ctx.year)
                          & (emissions["pollutant"].str.upper() == pollutant.upper())]
-        load = rows.groupby("region_code")["emission_t"].sum()
+        emitted = pd.to_numeric(rows["emission_t"], errors="coerce")
+        load = emitted.groupby(rows["region_code"]).sum(min_count=1).dropna()
         for code in ctx.grid.region_codes:
             if code not in load.index:
                 ctx.gap(ind, f"not accounted: no {pollutant} emission for {ctx.year} in table "

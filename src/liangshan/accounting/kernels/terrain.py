@@ -153,6 +153,7 @@ def l_factor_desmet_govers(
     *,
     m_breaks_percent: Sequence[float] = M_BREAKS_PERCENT,
     m_values: Sequence[float] = M_VALUES,
+    l_max: float | None = None,
 ) -> np.ndarray:
     """RUSLE slope-length factor L [1] after Desmet & Govers (1996).
 
@@ -165,6 +166,9 @@ def l_factor_desmet_govers(
     cellsize : cell size D [m] (square cells).
     m_breaks_percent, m_values : slope-class upper bounds [%] (inclusive) and the m of each
         class plus one for slopes above the last break; default GEP_METHOD §6.3 [K].
+    l_max : optional cap on L (InVEST SDR caps L at ``l_max``, 122 in its sample data [V:
+        INVEST_NOTES]); None = no cap. L grows with the upslope area without bound, which
+        inflates soil loss on long flow paths and on coarse grids.
 
     Returns
     -------
@@ -174,7 +178,7 @@ def l_factor_desmet_govers(
         raise ValueError("m_values needs one more entry than m_breaks_percent")
     area = _as_float(upslope_area_m2)
     x = np.broadcast_to(np.asarray(aspect_x, dtype=np.float64), area.shape)
-    return _l_factor(
+    out = _l_factor(
         area,
         _as_float(np.broadcast_to(slope_pct, area.shape)),
         _as_float(x),
@@ -182,6 +186,7 @@ def l_factor_desmet_govers(
         np.asarray(m_breaks_percent, dtype=np.float64),
         np.asarray(m_values, dtype=np.float64),
     )
+    return out if l_max is None else np.minimum(out, l_max)
 
 
 @njit(cache=True)
@@ -236,10 +241,12 @@ def ls_factor(
     *,
     s_form: str = "liu",
     m_breaks_percent: Sequence[float] = M_BREAKS_PERCENT,
+    l_max: float | None = None,
 ) -> np.ndarray:
     """RUSLE LS [1] from a DEM [m] and the upslope contributing area [m²] on square cells [m].
 
-    ``s_form`` is ``"liu"`` (GEP_METHOD §6.3 three-piece form, default) or ``"mccool"``.
+    ``s_form`` is ``"liu"`` (GEP_METHOD §6.3 three-piece form, default) or ``"mccool"``;
+    ``l_max`` optionally caps L (see :func:`l_factor_desmet_govers`).
     """
     gx, gy = horn_gradient(dem, cellsize, cellsize)
     g = np.hypot(gx, gy)
@@ -248,7 +255,7 @@ def ls_factor(
         x = np.where(g > 0, (np.abs(gx) + np.abs(gy)) / g, 1.0)
     x = np.where(np.isnan(g), np.nan, x)
     lf = l_factor_desmet_govers(
-        upslope_area_m2, 100.0 * g, x, cellsize, m_breaks_percent=m_breaks_percent
+        upslope_area_m2, 100.0 * g, x, cellsize, m_breaks_percent=m_breaks_percent, l_max=l_max
     )
     if s_form == "liu":
         sf = s_factor_liu(slope_deg)

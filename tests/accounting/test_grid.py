@@ -1,0 +1,186 @@
+"""The common grid: alignment, rasterised zones and bad-input errors (DESIGN §5)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from _study_fixture import COLS, RES, ROWS, X0, Y0, YEAR, default_layers, make_study, write_raster
+from affine import Affine
+
+from liangshan.accounting.grid import open_grid, zonal_sums
+from liangshan.datasets.study import StudyArea
+from liangshan.errors import InvalidInput
+
+
+def open_study(tmp_path: Path, **kwargs) -> StudyArea:
+    return StudyArea.open(make_study(tmp_path / "study", **kwargs))
+
+
+def test_grid_covers_zones_snapped_to_cells(tmp_path: Path) -> None:
+    """Zones span columns 2–22 and rows 2–16 of the 100 m fixture: a 20 × 14 grid whose
+    top-left corner is two cells in from the rasters'; cells are 1 ha."""
+    g = open_grid(open_study(tmp_path))
+    assert g.spec.shape == (14, 20)
+    assert g.spec.transform.c == pytest.approx(X0 + 2 * RES)
+    assert g.spec.transform.f == pytest.approx(Y0 - 2 * RES)
+    assert g.spec.pixel_area_m2 == pytest.approx(1e4)
+
+
+def test_region_index_blockwise(tmp_path: Path) -> None:
+    """Each zone is 10 × 14 cells; block-wise rasterising (5-cell chunks) gives the same
+    index as one block, and every cell is in a zone."""
+    study = open_study(tmp_path)
+    small = open_grid(study, chunk=5).region_index.values
+    whole = open_grid(study, chunk=1000).region_index.values
+    np.testing.assert_array_equal(small, whole)
+    assert (small == 1).sum() == 140 and (small == 2).sum() == 140
+    assert (small[:, :10] == 1).all() and (small[:, 10:] == 2).all()
+
+
+def test_layer_on_same_grid_is_the_source_window(tmp_path: Path) -> None:
+    """A raster already on the grid's cells is read, not resampled: values are the source's
+    rows 2–16, columns 2–22, as float64 with NaN for nodata; chunks are bounded."""
+    g = open_grid(open_study(tmp_path), chunk=8)
+    dem = g.layer("dem")
+    np.testing.assert_allclose(dem.values, default_layers()["dem"][2:16, 2:22])
+    assert dem.dtype == np.float64
+    assert max(dem.data.chunksize) <= 8
+    eco = g.ecosystem(YEAR)
+    assert eco.dtype == np.int32
+    assert set(np.unique(eco.values)) <= {111, 113, 116, 121, 131, 143, 144, 145, 151, 161}
+
+
+def test_finer_layer_resampled_by_average_and_mode(tmp_path: Path) -> None:
+    """A 50 m layer on a 100 m grid: continuous by average (the mean of each 2 × 2 block),
+    categorical by mode (the code held by 3 of the 4 sub-cells)."""
+    fine = Affine(RES / 2, 0, X0, 0, -RES / 2, Y0)
+    rng = np.random.default_rng(3)
+    precip = 1000.0 + 100.0 * rng.random((2 * ROWS, 2 * COLS))
+    eco = np.full((2 * ROWS, 2 * COLS), 111, dtype=np.uint16)
+    eco[::2, ::2] = 131  # one sub-cell in four
+
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "precip_mm":
+            write_raster(path, precip, transform=fine)
+            return True
+        if name == "ecosystem":
+            write_raster(path, eco, transform=fine)
+            return True
+        return False
+
+    g = open_grid(open_study(tmp_path, raster_hook=hook))
+    expected = precip.reshape(ROWS, 2, COLS, 2).mean(axis=(1, 3))[2:16, 2:22]
+    np.testing.assert_allclose(g.layer("precip_mm", YEAR).values, expected, rtol=1e-6)
+    assert (g.ecosystem(YEAR).values == 111).all()
+
+
+def test_zonal_sums_bincount() -> None:
+    """Block-wise bincount: bins 0/1 get 1+2+3 = 6 and 4 (NaN and key −1 are not counted)."""
+    import xarray as xr
+
+    key = xr.DataArray(np.array([[0, 0], [0, 1], [-1, 1]]), dims=("y", "x")).chunk(1)
+    val = xr.DataArray(np.array([[1.0, 2.0], [3.0, 4.0], [9.0, np.nan]]), dims=("y", "x"))
+    sums, counts = zonal_sums([val.chunk(1)], key, 2)
+    np.testing.assert_allclose(sums[0], [6.0, 4.0])
+    np.testing.assert_allclose(counts[0], [3, 1])
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def test_missing_file_names_file_and_layer(tmp_path: Path) -> None:
+    study = open_study(tmp_path)
+    path = study.raster_path("dem")
+    path.unlink()
+    with pytest.raises(InvalidInput, match=r"dem\.tif.*'dem'.*file not found") as err:
+        open_grid(study).layer("dem")
+    assert err.value.hint and "study.toml" in err.value.hint
+
+
+def test_raster_without_crs(tmp_path: Path) -> None:
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "temp_c":
+            write_raster(path, data, crs=None)
+            return True
+        return False
+
+    with pytest.raises(InvalidInput, match=r"temp_c\.tif.*'temp_c'.*no CRS") as err:
+        open_grid(open_study(tmp_path, raster_hook=hook)).layer("temp_c", YEAR)
+    assert "assign the CRS" in (err.value.hint or "")
+
+
+def test_raster_not_covering_zones(tmp_path: Path) -> None:
+    """A DEM shifted 1 km east leaves the western zone uncovered."""
+    shifted = Affine(RES, 0, X0 + 1000.0, 0, -RES, Y0)
+
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "dem":
+            write_raster(path, data, transform=shifted)
+            return True
+        return False
+
+    with pytest.raises(InvalidInput, match=r"dem\.tif.*'dem'.*expected an extent covering"):
+        open_grid(open_study(tmp_path, raster_hook=hook)).layer("dem")
+
+
+def test_precip_in_metres(tmp_path: Path) -> None:
+    study = open_study(tmp_path, layers={"precip_mm": np.full((ROWS, COLS), 1.2)})
+    with pytest.raises(InvalidInput, match=r"precip_mm\.tif.*median value 1\.2.*mm/yr") as err:
+        open_grid(study).layer("precip_mm", YEAR)
+    assert "metres" in (err.value.hint or "")
+
+
+def test_ndvi_scaled(tmp_path: Path) -> None:
+    study = open_study(tmp_path, layers={"ndvi": np.full((ROWS, COLS), 7000.0)})
+    with pytest.raises(InvalidInput, match=r"ndvi\.tif.*maximum 7000.*between 0 and 1"):
+        open_grid(study).layer("ndvi", YEAR)
+
+
+def test_texture_in_g_per_kg(tmp_path: Path) -> None:
+    study = open_study(tmp_path, layers={"sand_pct": np.full((ROWS, COLS), 300.0)})
+    with pytest.raises(InvalidInput, match=r"sand_pct.*percent") as err:
+        open_grid(study).layer("sand_pct")
+    assert "g/kg" in (err.value.hint or "")
+
+
+def test_all_nodata_band(tmp_path: Path) -> None:
+    study = open_study(tmp_path, layers={"aet_mm": np.full((ROWS, COLS), -9999.0)})
+    with pytest.raises(InvalidInput, match=r"aet_mm\.tif.*every pixel of band 1 is nodata"):
+        open_grid(study).layer("aet_mm", YEAR)
+
+
+def test_unknown_ecosystem_codes(tmp_path: Path) -> None:
+    eco = default_layers()["ecosystem"].copy()
+    eco[5, 5] = 999
+    eco[6, 6] = 42
+    with pytest.raises(InvalidInput, match=r"ecosystem\.tif.*codes not in the ecosystem table: "
+                                           r"42, 999") as err:
+        open_grid(open_study(tmp_path, layers={"ecosystem": eco})).ecosystem(YEAR)
+    assert "crosswalk" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(("crs", "found"), [("EPSG:4326", "geographic"),
+                                            ("EPSG:32648", "not equal-area")])
+def test_grid_crs_must_be_metric_equal_area(tmp_path: Path, crs: str, found: str) -> None:
+    with pytest.raises(InvalidInput, match=found):
+        open_grid(open_study(tmp_path), crs=crs)
+
+
+def test_manifest_units_checked_by_study_reader(tmp_path: Path) -> None:
+    """Declared units are the study reader's check; the grid relies on it (contract)."""
+    root = make_study(tmp_path / "s")
+    text = (root / "study.toml").read_text(encoding="utf-8")
+    (root / "study.toml").write_text(text.replace('units = "mm/yr"', 'units = "m/yr"', 1),
+                                     encoding="utf-8")
+    with pytest.raises(InvalidInput, match="units"):
+        StudyArea.open(root)
+
+
+def test_reads_are_lazy(tmp_path: Path) -> None:
+    """Layers are dask-backed: nothing is read until computed."""
+    g = open_grid(open_study(tmp_path), chunk=4)
+    arr = g.layer("erosivity", YEAR)
+    assert arr.chunks is not None
+    with rasterio.open(g.study.raster_path("erosivity", YEAR)) as src:
+        assert src.count == 1
