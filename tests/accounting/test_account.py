@@ -137,3 +137,14 @@ def test_json_export_roundtrip(acc):
     assert len(d["records"]) == len(acc.records)
     assert not any(isinstance(v, float) and math.isnan(v) for v in d["class_totals_yuan"].values())
     assert np.isfinite(d["gep_yuan"])
+
+
+def test_lines_for_storage_are_whole_fen(acc):
+    lines = acc.lines()
+    assert {"region_code", "service_class", "indicator", "value_fen"} <= set(lines.columns)
+    assert str(lines["value_fen"].dtype) == "int64"
+    assert int(lines["value_fen"].sum()) == acc.gep_fen()
+    s = acc.summary()
+    assert s["gep_fen"] == acc.gep_fen() == sum(s[f"{c}_fen"] for c in
+                                                 ("provisioning", "regulating", "cultural"))
+    assert acc.kind == "GEP" and s["gaps"]

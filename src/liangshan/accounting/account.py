@@ -297,6 +297,46 @@ class Account:
         acc.records["value_fen"] = agg["value_fen"].astype("Int64").to_numpy()
         return acc
 
+    # -- storage hand-over ----------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """'GEP' or 'VEP' (from the manifest)."""
+        return str(self.manifest.get("kind", "gep")).upper()
+
+    def lines(self) -> pd.DataFrame:
+        """Valued rows in the storage shape: region_code, service_class, indicator, item,
+        value_fen (int, 分/yr), ecosystem_code, quantity, unit, price, price_unit,
+        price_reference, method. Physical-only rows are left out (they carry no value)."""
+        v = self.valued
+        out = pd.DataFrame({
+            "region_code": v["region_code"], "service_class": v["class"],
+            "indicator": v["indicator"], "item": v["item"].fillna("").astype(str),
+            "value_fen": v["value_fen"].astype("int64"),
+            "ecosystem_code": v["ecosystem_code"].astype("Int64"), "quantity": v["quantity"],
+            "unit": v["unit"], "price": v["price"], "price_unit": v["price_unit"],
+            "price_reference": v["price_reference"], "method": v["method"]})
+        return out.reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures for storage and display: fen totals by class, GEP, ratios,
+        gaps and warnings (JSON-ready)."""
+        t = self.totals()
+        r = self.ratios()
+        gdp, pop, area = (r["gdp_yuan"].sum(min_count=1), r["population"].sum(min_count=1),
+                          r["area_km2"].sum(min_count=1))
+        gep = self.gep()
+
+        def num(x: float) -> float | None:
+            return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+        return {"gep_fen": self.gep_fen(),
+                **{f"{c}_fen": int(t[f"{c}_fen"].sum()) for c in CLASSES},
+                "gep_gdp_ratio": num(gep / gdp) if gdp else None,
+                "gep_per_capita_yuan": num(gep / pop) if pop else None,
+                "gep_per_km2_yuan": num(gep / area) if area else None,
+                "gaps": json.loads(self.gaps.to_json(orient="records", force_ascii=False)),
+                "rules": [r.get("rule") for r in self.rules], "warnings": list(self.warnings)}
+
     # -- export ---------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
         """The tidy table (copy)."""
