@@ -210,3 +210,45 @@ def test_distributed_cluster_gives_the_same_account(study: StudyArea,
                       dashboard_address=None) as cluster, Client(cluster):
         dist = physical_account(study, 2022, chunk=6, hot_days=73, lake_region="qinghai_tibet")
     pd.testing.assert_frame_equal(dist, account, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_sample_study_area_plausible(tmp_path: Path) -> None:
+    """The generated sample for 赤水市 at a coarse 300 m grid: the account adds up and stays in
+    physically possible ranges (not a calibration — the data are generated).
+
+    Bounds: the accounted area is the zone's area (±2 %); water conservation depth lies
+    between 0 and the mean precipitation; storm storage below storm rain; CO₂ uptake below
+    40 t/(ha·yr) (NPP ≤ ~1100 gC/m² → ≤ 40 t CO₂/ha); per-pixel maps sum to the table totals.
+    """
+    from liangshan.accounting.grid import open_grid
+    from liangshan.datasets.sample import write_sample_study_area
+
+    root = write_sample_study_area(tmp_path / "sample", counties=["520381"], years=[2022],
+                                   resolution_m=300.0)
+    study = StudyArea.open(root)
+    acc = physical_account(study, 2022, hot_days=90, maps_dir=tmp_path / "maps")
+    extent = pd.DataFrame(acc.attrs["extent"])
+    zone_km2 = study.zones.to_crs(acc.attrs["crs"]).area.sum() / 1e6
+    assert extent.area_km2.sum() == pytest.approx(zone_km2, rel=0.02)
+    area = extent.set_index("ecosystem_code").area_km2
+
+    grid = open_grid(study)
+    precip = float(grid.layer("precip_mm", 2022).where(grid.region_index > 0).mean())
+    wc = acc[acc.indicator == "water_conservation"]
+    depth_mm = wc.quantity.sum() / (area.loc[wc.ecosystem_code].sum() * 1e6) * 1e3
+    assert 0 < depth_mm < precip
+
+    storm = float(grid.layer("storm_precip_mm", 2022).where(grid.region_index > 0).max())
+    veg = acc[(acc.indicator == "flood_regulation") & (acc.ecosystem_code // 10 <= 13)]
+    assert 0 < veg.quantity.sum() < storm * 1e-3 * area.loc[veg.ecosystem_code].sum() * 1e6
+
+    co2 = acc[acc.indicator == "carbon_sequestration"]
+    per_ha = co2.quantity.sum() / (area.loc[co2.ecosystem_code].sum() * 100)
+    assert 0 < per_ha < 40
+
+    for indicator, path in acc.attrs["maps"].items():
+        with rasterio.open(path) as src:
+            total = float(np.nansum(src.read(1).astype(np.float64)))
+        rows = acc[(acc.indicator == indicator) & ~acc.method.str.contains("reservoir")]
+        assert total == pytest.approx(rows.quantity.sum(), rel=1e-4), indicator

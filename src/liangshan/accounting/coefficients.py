@@ -188,16 +188,17 @@ def load_coefficients(path: str | Path | None = None) -> CoefficientTable:
     return _load(Path(path))
 
 
-def _load(path: Path) -> CoefficientTable:
+def _load(path: Path, *, label: str | None = None) -> CoefficientTable:
     if not path.is_file():
         raise InvalidInput(
             f"coefficient file {path} does not exist",
             hint="pass the path of a CSV with columns " + ",".join(COLUMNS),
         )
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    return CoefficientTable(_parse(frame, str(path)), source=str(path))
+    source = label or str(path)
+    return CoefficientTable(_parse(frame, source), source=source)
 
 
 @functools.lru_cache(maxsize=1)
 def _default_table() -> CoefficientTable:
-    return _load(DEFAULT_PATH)
+    return _load(DEFAULT_PATH, label="accounting/params/physical_coefficients.csv")
