@@ -184,3 +184,36 @@ def test_reads_are_lazy(tmp_path: Path) -> None:
     assert arr.chunks is not None
     with rasterio.open(g.study.raster_path("erosivity", YEAR)) as src:
         assert src.count == 1
+
+
+def test_geographic_layer_is_warped_to_the_grid(tmp_path: Path) -> None:
+    """A precipitation raster in EPSG:4326 (0.0005° cells, about 50 m) is warped window by
+    window onto the Albers grid: a field of 1200 mm in its western half and 1400 mm in its
+    eastern half gives 1200 in the grid's first column, 1400 in its last, values in between
+    only near the split, and the grid's shape."""
+    from _study_fixture import CRS
+    from rasterio.warp import transform_bounds
+
+    west, south, east, north = transform_bounds(CRS, "EPSG:4326", X0, Y0 - ROWS * RES,
+                                                X0 + COLS * RES, Y0, densify_pts=21)
+    step = 0.0005
+    west, south, east, north = west - 0.01, south - 0.01, east + 0.01, north + 0.01
+    ncols, nrows = int((east - west) / step) + 1, int((north - south) / step) + 1
+    lon = west + step * (np.arange(ncols) + 0.5)
+    split = float(np.median(lon))
+    field = np.where(lon[None, :] < split, 1200.0, 1400.0) * np.ones((nrows, 1))
+
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "precip_mm":
+            write_raster(path, field, crs="EPSG:4326",
+                         transform=Affine(step, 0, west, 0, -step, north))
+            return True
+        return False
+
+    g = open_grid(open_study(tmp_path, raster_hook=hook))
+    out = g.layer("precip_mm", YEAR).values
+    assert out.shape == g.spec.shape
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 0], 1200.0)
+    np.testing.assert_allclose(out[:, -1], 1400.0)
+    assert out.min() >= 1200.0 - 1e-6 and out.max() <= 1400.0 + 1e-6
