@@ -251,3 +251,13 @@ def test_all_88_counties_coarse(tmp_path: Path):
     pd.testing.assert_index_equal(
         pd.Index(sorted(sa.table("socioeconomic").region_code.unique())),
         pd.Index(guizhou_county_codes()))
+
+
+def test_progress_is_overall_and_monotonic(tmp_path: Path):
+    seen: list[tuple[str, float]] = []
+    write_sample_study_area(tmp_path / "p", counties=["522634"], years=[2022],
+                            resolution_m=2000.0, progress=lambda s, f: seen.append((s, f)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions)
+    assert seen[-1] == ("done", 1.0)
+    assert {"calibration", "rasters", "tables"} <= {s for s, _ in seen}

@@ -83,7 +83,9 @@ def write_sample_study_area(
     ``counties``: GB/T 2260 codes of Guizhou counties (default: the five pilots);
     ``years``: the years of the per-year layers; ``resolution_m``: pixel size (m)
     in the study CRS; ``seed``: same seed and parameters → same data.
-    ``progress(stage, fraction)`` is called as work advances (fraction 0–1).
+    ``progress(stage, fraction)`` is called as work advances: ``stage`` is one of
+    boundaries, calibration, rasters, tables, done (or cached), ``fraction`` the
+    overall fraction done (0–1, non-decreasing).
 
     If ``out`` already holds a sample generated with the same parameters it is
     returned as is (cache). If ``out`` exists and is anything else (a file, a

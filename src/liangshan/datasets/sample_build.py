@@ -359,8 +359,15 @@ def _build(root: Path, params: dict, progress: Callable[[str, float], None] | No
     from liangshan.datasets import sample_tables as st
     from liangshan.datasets.sample_docs import write_manifest, write_readme
 
+    # overall fraction of the work at the start and end of each stage
+    spans = {"boundaries": (0.0, 0.02), "calibration": (0.02, 0.1), "rasters": (0.1, 0.97),
+             "tables": (0.97, 1.0)}
+
     def report(stage: str) -> Callable[[float], None]:
-        return (lambda f: progress(stage, f)) if progress else (lambda f: None)
+        lo, hi = spans[stage]
+        if progress is None:
+            return lambda f: None
+        return lambda f: progress(stage, lo + (hi - lo) * min(max(f, 0.0), 1.0))
 
     codes: list[str] = list(params["counties"])
     years: list[int] = list(params["years"])

@@ -74,9 +74,10 @@ def climate(
 ) -> dict[str, Array]:
     """Per-year layers (see module docstring for units) on the grid (ys × xs)."""
     yf = year_factors(seed, year)
-    wm = max(2.0 * res, 200.0)
 
-    def n(salt: str, w: float) -> Array:
+    def n(salt: str, w: float, w_min: float = 2500.0) -> Array:
+        # weather fields are smooth: stop the octaves at w_min (m)
+        wm = max(2.0 * res, w_min)
         return fbm(xs, ys, field_key(seed, f"clim.{year}.{salt}"), w, wm, 0.5)
 
     temp = 21.7 - 0.9 * (lat - 26.6) - 0.0058 * dem + yf["temp"] + 0.25 * n("t", 20000.0)
@@ -98,7 +99,7 @@ def climate(
     water = code // 10 == 14
     aet = np.where(water & (code != 141) & (code != 142), 1.05 * et0, aet)
     ndvi = np.clip(
-        _NDVI[code] + 0.04 * n("v", 1500.0) + 0.15 * (yf["precip"] - 1.0) * (code // 10 != 14),
+        _NDVI[code] + 0.04 * n("v", 1500.0, 200.0) + 0.15 * (yf["precip"] - 1.0) * (code // 10 != 14),
         0.0, 0.95,
     )
     fvc = np.clip((ndvi - NDVI_SOIL) / (NDVI_VEG - NDVI_SOIL), 0.0, 1.0)
@@ -121,9 +122,8 @@ def soil(
     xs: Array, ys: Array, seed: int, res: float,
 ) -> dict[str, Array]:
     """Static soil layers (% , mm, 1) on the grid (ys × xs) from the first year's map."""
-    wm = max(2.0 * res, 200.0)
-
     def n(salt: str, w: float) -> Array:
+        wm = max(2.0 * res, w / 16.0)  # five octaves per soil field
         return fbm(xs, ys, field_key(seed, "soil." + salt), w, wm, 0.5)
 
     clay = np.clip(33.0 + 20.0 * n("clay", 12000.0) - 4.0 * u, 22.0, 45.0)

@@ -54,18 +54,19 @@ def _fade(t: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def value_noise(
     xs: NDArray[np.float64], ys: NDArray[np.float64], wavelength: float, key: int
-) -> NDArray[np.float64]:
-    """One octave of value noise in [-1, 1] on the grid (ys × xs); coordinates in metres."""
+) -> NDArray[np.float32]:
+    """One octave of value noise in [-1, 1] on the grid (ys × xs), float32; coordinates in m."""
     gx = xs / wavelength
     gy = ys / wavelength
     ix = np.floor(gx).astype(np.int64)
     iy = np.floor(gy).astype(np.int64)
-    tx = _fade(gx - ix)
-    ty = _fade(gy - iy)
+    # float32 for the per-pixel work: half the memory traffic, ample precision for noise
+    tx = _fade(gx - ix).astype(np.float32)
+    ty = _fade(gy - iy).astype(np.float32)
     x0, y0 = int(ix.min()), int(iy.min())
     lx = np.arange(x0, int(ix.max()) + 2, dtype=np.int64)
     ly = np.arange(y0, int(iy.max()) + 2, dtype=np.int64)
-    lattice = hash_uniform(lx[None, :], ly[:, None], key) * 2.0 - 1.0
+    lattice = (hash_uniform(lx[None, :], ly[:, None], key) * 2.0 - 1.0).astype(np.float32)
     cx = ix - x0
     a = lattice[:, cx] * (1.0 - tx) + lattice[:, cx + 1] * tx
     cy = iy - y0
@@ -86,20 +87,20 @@ def fbm(
     standard deviation ≈ 0.3). Each octave is shifted by a key-derived offset so
     lattice lines of different octaves do not coincide.
     """
-    out = np.zeros((ys.size, xs.size), dtype=np.float64)
+    out = np.zeros((ys.size, xs.size), dtype=np.float32)
     amp, total, w, o = 1.0, 0.0, float(w_max), 0
     while True:
         k = (key + 0x632BE59BD9B4E019 * (o + 1)) & 0xFFFFFFFFFFFFFFFF
         shift = hash_uniform(np.array([o]), np.array([7]), k)[0] * w
-        out += amp * value_noise(xs + shift, ys - shift, w, k)
+        out += np.float32(amp) * value_noise(xs + shift, ys - shift, w, k)
         total += amp
         o += 1
         w /= 2.0
         amp *= persistence
         if w < w_min or o >= 16:
             break
-    out /= total
-    return out
+    out /= np.float32(total)
+    return out.astype(np.float64)
 
 
 def interp_grid(
