@@ -32,6 +32,7 @@ from numba import njit
 
 from liangshan.accounting.invest import io
 from liangshan.accounting.invest.sdr import (
+    accumulate,
     distance_to_channel,
     parse_algorithm,
     require,
@@ -207,11 +208,11 @@ def execute(args: dict[str, Any]) -> None:
     proxy_ok = inside & proxy.valid_mask()
     r = route(dem, dem_ok, algorithm)
     cell = abs(dem.transform[1])
-    stream = streams(r, tfa, 1.0)
-    fa_ok = r.fa != rt.FA_NODATA
     slope_ok = r.slope != rt.SLOPE_NODATA
     s_th = np.clip(r.slope / 100.0, 0.005, 1.0)
-    fa_s = rt.flow_accumulation_mfd(r.fd, np.where(slope_ok & dem_ok, s_th, 0.0))
+    (fa_s,) = accumulate(r, [np.where(slope_ok & dem_ok, s_th, 0.0)])
+    stream = streams(r, tfa, 1.0)  # ndr.py uses the default trace proportion 1.0 [V]
+    fa_ok = r.fa != rt.FA_NODATA
     with np.errstate(divide="ignore", invalid="ignore"):
         d_up = (fa_s / r.fa) * np.sqrt(r.fa * cell * cell)
         s_inv = np.where(slope_ok & dem_ok, 1.0 / s_th, 0.0)

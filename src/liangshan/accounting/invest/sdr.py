@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from liangshan.accounting.invest import io
 from liangshan.accounting.kernels import routing as rt
@@ -81,7 +81,8 @@ def watershed_mask(vector_path: str, grid: io.Raster) -> tuple[Any, np.ndarray]:
 
 
 def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
-    """Fill pits, slope, flow direction and accumulation on the masked DEM."""
+    """Fill pits, slope and flow direction on the masked DEM; FA is added by
+    :func:`accumulate` (together with any weighted accumulations)."""
     z = np.where(valid, dem.array.astype(np.float64), 0.0)
     filled = rt.fill_pits(z, valid)
     slope = rt.calculate_slope(filled, valid, dem.transform[1], dem.transform[5])
@@ -91,8 +92,76 @@ def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
     else:
         fd_raw = rt.flow_dir_d8(filled, valid)
         fd = rt.d8_to_mfd(fd_raw)
-    fa = rt.flow_accumulation_mfd(fd)
-    return Routed(dem, valid, filled, slope, fd, fd_raw, fa, algorithm)
+    return Routed(dem, valid, filled, slope, fd, fd_raw, np.empty((0, 0)), algorithm)
+
+
+def accumulate(r: Routed, weights: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+    """Set ``r.fa`` [px] and return the weighted accumulations (one sweep for all).
+
+    ``weights`` is a (k, rows, cols) array or a list of k arrays (nodata already 0).
+    """
+    if isinstance(weights, list):
+        weights = np.stack(weights) if weights else np.zeros((0, *r.fd.shape))
+    out = rt.flow_accumulation_many(r.fd, weights)
+    r.fa = out[0]
+    return [out[i + 1] for i in range(weights.shape[0])]
+
+
+def lookup(codes: np.ndarray, valid: np.ndarray, mapping: dict[Any, float], what: str,
+           table_label: str = "biophysical_table_path") -> np.ndarray:
+    """Map integer LULC codes to values [float64] where ``valid`` (0 elsewhere).
+
+    A valid code missing from ``mapping`` raises InvalidInput naming the codes, as
+    InVEST's ``utils.reclassify_raster`` does (there as ValueError) [V].
+    """
+    if not valid.any():
+        return np.zeros(codes.shape)
+    c64 = codes.astype(np.int64, copy=False)
+    lo, hi = _valid_range(c64, valid)
+    present = _presence(c64, valid, lo, hi)
+    keys = {int(k) for k in mapping}
+    missing = [lo + i for i in np.flatnonzero(present) if lo + int(i) not in keys]
+    if missing:
+        raise InvalidInput(
+            f"values {missing[:20]} in the LULC raster (lulc_path) are not represented in "
+            f"{table_label} column {what!r}",
+            hint="add a row for each code, or set those pixels to the raster's nodata value",
+        )
+    lut = np.zeros(hi - lo + 1)
+    for k, v in mapping.items():
+        if lo <= int(k) <= hi:
+            lut[int(k) - lo] = float(v)
+    return _apply_lut(c64, valid, lo, lut)
+
+
+@njit(cache=True)
+def _valid_range(codes, valid):
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    for i in range(codes.size):
+        if valid.flat[i]:
+            v = codes.flat[i]
+            lo = min(lo, v)
+            hi = max(hi, v)
+    return lo, hi
+
+
+@njit(cache=True)
+def _presence(codes, valid, lo, hi):
+    out = np.zeros(hi - lo + 1, dtype=np.bool_)
+    for i in range(codes.size):
+        if valid.flat[i]:
+            out[codes.flat[i] - lo] = True
+    return out
+
+
+@njit(cache=True)
+def _apply_lut(codes, valid, lo, lut):
+    out = np.zeros(codes.shape)
+    for i in range(codes.size):
+        if valid.flat[i]:
+            out.flat[i] = lut[codes.flat[i] - lo]
+    return out
 
 
 def streams(r: Routed, threshold: float, trace: float) -> np.ndarray:
@@ -112,27 +181,14 @@ def ls_factor(slope_pct: np.ndarray, fa: np.ndarray, cell: float, l_max: float) 
     """LS factor by Desmet & Govers (1996) as coded in InVEST 3.14+ (ADR-0001) [V].
 
     ``slope_pct`` [%], ``fa`` [px, incl. the pixel]; contributing area is
-    sqrt((FA−1)·cell²) [m] and cell² is added to it as coded (INVEST_NOTES §3.3).
-    Returns LS [–] (float64).
+    sqrt((FA−1)·cell²) [m] and cell² is added to it as coded (INVEST_NOTES §3.3);
+    m by slope class 0.2/0.3/0.4/0.5 (≤1, ≤3.5, ≤5, ≤9 %) else β/(1+β). Returns LS [–].
     """
-    cell_area = cell * cell
-    a = np.sqrt((fa - 1.0) * cell_area)
-    theta = np.arctan(slope_pct / 100.0)
-    sin_t = np.sin(theta)
-    x = np.abs(sin_t) + np.abs(np.cos(theta))
-    s = np.where(slope_pct < 9, 10.8 * sin_t + 0.03, 16.8 * sin_t - 0.5)
-    beta = (sin_t / 0.0896) / (3 * sin_t**0.8 + 0.56)
-    m = np.select(
-        [slope_pct <= 1.0, slope_pct <= 3.5, slope_pct <= 5.0, slope_pct <= 9.0],
-        [0.2, 0.3, 0.4, 0.5],
-        beta / (1 + beta),
-    ).astype(np.float32)  # InVEST stores m in float32
-    m = m.astype(np.float64)
-    lf = ((a + cell_area) ** (m + 1) - a ** (m + 1)) / (
-        cell ** (m + 2) * x**m * 22.13**m
-    )
-    lf = np.minimum(lf, l_max)
-    return lf * s
+    s = np.asarray(slope_pct, dtype=np.float64).ravel()
+    f = np.asarray(fa, dtype=np.float64).ravel()
+    out = np.array([_ls_pixel(a, b, float(cell), float(l_max)) for a, b in zip(s, f,
+                                                                               strict=True)])
+    return out.reshape(np.shape(slope_pct))
 
 
 @njit(cache=True)
@@ -298,102 +354,174 @@ def execute(args: dict[str, Any]) -> None:
     dem = inp["dem"]
     _, inside = watershed_mask(args["watersheds_path"], dem)
     valid = inside.copy()
-    for r in inp.values():
-        valid &= r.valid_mask()
+    for ras in inp.values():
+        valid &= ras.valid_mask()
+    c_map = table["usle_c"].astype(float).to_dict()
+    cp_map = (table["usle_c"].astype(float) * table["usle_p"].astype(float)).to_dict()
+    w = lookup(inp["lulc"].array, valid, c_map, "usle_c")
+    cp = lookup(inp["lulc"].array, valid, cp_map, "usle_c·usle_p")
+
     r = route(dem, valid, algorithm)
     cell = abs(dem.transform[1])
-
+    ws_stack = _weights(valid, r.slope, w)
+    fa_w, fa_s = accumulate(r, ws_stack)
+    w_th, s_th = ws_stack[0], ws_stack[1]
     stream = streams(r, tfa, 0.7)  # sdr.py calls extract_streams_mfd with trace 0.7 [V]
     if "drainage" in inp:
         drain = inp["drainage"].array
         stream = np.where((drain == 1) & (stream != BYTE_NODATA), 1, stream).astype(np.uint8)
-
-    slope_ok = r.slope != rt.SLOPE_NODATA
-    fa_ok = r.fa != rt.FA_NODATA
-    s_th = np.clip(r.slope / 100.0, 0.005, 1.0)
-    lulc = inp["lulc"]
-    c_map = table["usle_c"].astype(float).to_dict()
-    cp_map = (table["usle_c"].astype(float) * table["usle_p"].astype(float)).to_dict()
-    lulc_codes = np.where(valid, lulc.array, lulc.nodata if lulc.nodata is not None else 0)
-    w = io.reclassify(
-        lulc_codes, lulc.nodata, c_map, TARGET_NODATA, label="lulc_path",
-        table_label="biophysical_table_path",
-    ).astype(np.float64)
-    cp = io.reclassify(lulc_codes, lulc.nodata, cp_map, TARGET_NODATA).astype(np.float64)
-    w_th = np.where(valid, np.maximum(w, 0.001), 0.0)
-
-    ls_ok = slope_ok & fa_ok
-    ls = np.where(ls_ok, ls_factor(np.where(ls_ok, r.slope, 0), np.where(ls_ok, r.fa, 1),
-                                   cell, l_max), 0.0)
-    erosivity = inp["erosivity"].array.astype(np.float64)
-    erodibility = inp["erodibility"].array.astype(np.float64)
-    rkls_ok = ls_ok & valid & (stream == 0)
-    rkls = np.where(rkls_ok, ls * erosivity * erodibility, 0.0)
-    usle = rkls * cp
-
-    fa_w = rt.flow_accumulation_mfd(r.fd, w_th)
-    fa_s = rt.flow_accumulation_mfd(r.fd, np.where(slope_ok, s_th, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w_bar = fa_w / r.fa
-        s_bar = fa_s / r.fa
-        d_up = w_bar * s_bar * np.sqrt(r.fa * cell * cell)
-    ws_inv = np.where(valid & slope_ok, 1.0 / (np.maximum(w_th, 1e-30) * s_th), 0.0)
+    ls, rkls, usle, d_up, ws_inv = _local_factors(
+        valid, r.slope, r.fa, fa_w, fa_s, w_th, s_th, stream,
+        inp["erosivity"].array, inp["erodibility"].array, cp, cell, l_max)
     d_dn = distance_to_channel(r, stream, ws_inv)
-    ic_ok = fa_ok & (d_dn != rt.DIST_NODATA) & (d_dn != 0) & (d_up != 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ic = np.where(ic_ok, np.log10(np.where(ic_ok, d_up / d_dn, 1.0)), 0.0)
-    sdr_ok = ic_ok & (stream != 1)
-    sdr = np.full(dem.shape, TARGET_NODATA, dtype=np.float32)
-    sdr[sdr_ok] = sdr_max / (1 + np.exp((ic_0 - ic[sdr_ok]) / k_param))
-    sdr[stream == 1] = 1.0
-    sdr_valid = sdr != TARGET_NODATA
-
-    e_prime = np.full(dem.shape, TARGET_NODATA, dtype=np.float32)
-    ep_ok = rkls_ok & sdr_valid
-    e_prime[ep_ok] = usle[ep_ok] * (1 - sdr[ep_ok])
-    e_prime[stream == 1] = 0.0
+    ic, sdr, e_prime = _delivery(r.fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k_param)
     dep, flux = sediment_deposition(r.fd, e_prime, sdr, 256)
-    dep_ok = dep != -1.0
+    sed_export, avoided_erosion, avoided_export = _retention(rkls, usle, sdr, dep)
 
-    out32 = {}
-    out32["rkls"] = (np.where(rkls_ok, rkls, TARGET_NODATA), TARGET_NODATA)
-    out32["usle"] = (np.where(rkls_ok, usle, MAP_NODATA), MAP_NODATA)
-    exp_ok = rkls_ok & sdr_valid
-    out32["sed_export"] = (np.where(exp_ok, usle * sdr, MAP_NODATA), MAP_NODATA)
-    out32["sed_deposition"] = (dep, -1.0)
-    out32["avoided_erosion"] = (np.where(rkls_ok, rkls - usle, MAP_NODATA), MAP_NODATA)
-    av_ok = rkls_ok & sdr_valid & dep_ok
-    out32["avoided_export"] = (
-        np.where(av_ok, (rkls - usle) * sdr + dep, MAP_NODATA), MAP_NODATA)
-    inter = {
-        "sdr_factor": (sdr, TARGET_NODATA),
-        "e_prime": (e_prime, TARGET_NODATA),
-        "f": (flux, -1.0),
-        "ic": (np.where(ic_ok, ic, IC_NODATA), IC_NODATA),
-        "d_dn": (d_dn, rt.DIST_NODATA),
-        "d_up": (np.where(fa_ok, d_up, MAP_NODATA), MAP_NODATA),
-        "ls": (np.where(ls_ok, ls, MAP_NODATA), MAP_NODATA),
-        "slope": (r.slope, rt.SLOPE_NODATA),
+    out32 = {
+        "rkls": (rkls, TARGET_NODATA),
+        "usle": (usle, MAP_NODATA),
+        "sed_export": (sed_export, MAP_NODATA),
+        "sed_deposition": (dep, -1.0),
+        "avoided_erosion": (avoided_erosion, MAP_NODATA),
+        "avoided_export": (avoided_export, MAP_NODATA),
     }
-    for name, (arr, nd) in out32.items():
-        io.write_raster(io.output_path(ws, f"{name}.tif", suffix), arr, dem, nd, np.float32)
-    io.write_raster(io.output_path(ws, "stream.tif", suffix), stream, dem, BYTE_NODATA,
-                    np.uint8)
-    for name, (arr, nd) in inter.items():
-        io.write_raster(io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr,
-                        dem, nd, np.float32)
-    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix),
-                    r.fa, dem, rt.FA_NODATA, np.float64)
     fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
-    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix),
-                    r.fd_raw, dem, fd_nd)
-
+    jobs = [(io.output_path(ws, f"{k}.tif", suffix), a, dem, nd, np.float32)
+            for k, (a, nd) in out32.items()]
+    jobs.append((io.output_path(ws, "stream.tif", suffix), stream, dem, BYTE_NODATA, np.uint8))
+    for name, arr, nd, dt in [
+        ("sdr_factor", sdr, TARGET_NODATA, np.float32),
+        ("e_prime", e_prime, TARGET_NODATA, np.float32),
+        ("f", flux, -1.0, np.float32),
+        ("ic", ic, IC_NODATA, np.float32),
+        ("d_dn", d_dn, rt.DIST_NODATA, np.float32),
+        ("ls", ls, MAP_NODATA, np.float32),
+        ("flow_accumulation", r.fa, rt.FA_NODATA, np.float64),
+        ("flow_direction", r.fd_raw, fd_nd, None),
+    ]:
+        jobs.append((io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr, dem,
+                     nd, dt))
+    io.write_rasters_parallel(jobs)
     totals = watershed_totals(
         gdf, dem, {k: out32[v] for k, v in [
             ("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
             ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]},
     )
     io.write_vector(totals, io.output_path(ws, "watershed_results_sdr.shp", suffix))
+
+
+@njit(cache=True)
+def _weights(valid, slope, w):
+    """[W_th, S_th]: max(C, 0.001) and clip(slope/100, 0.005, 1) (0 outside ``valid``)."""
+    nr, nc = valid.shape
+    out = np.zeros((2, nr, nc))
+    for r in range(nr):
+        for c in range(nc):
+            if valid[r, c]:
+                out[0, r, c] = max(w[r, c], 0.001)
+                out[1, r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
+    return out
+
+
+@njit(cache=True)
+def _ls_pixel(slope_pct, fa, cell, l_max):
+    cell_area = cell * cell
+    a = np.sqrt((fa - 1.0) * cell_area)
+    theta = np.arctan(slope_pct / 100.0)
+    sin_t = np.sin(theta)
+    x = abs(sin_t) + abs(np.cos(theta))
+    s = 10.8 * sin_t + 0.03 if slope_pct < 9 else 16.8 * sin_t - 0.5
+    if slope_pct <= 1.0:
+        m = 0.2
+    elif slope_pct <= 3.5:
+        m = 0.3
+    elif slope_pct <= 5.0:
+        m = 0.4
+    elif slope_pct <= 9.0:
+        m = 0.5
+    else:
+        beta = (sin_t / 0.0896) / (3 * sin_t**0.8 + 0.56)
+        m = beta / (1 + beta)
+    m = np.float64(np.float32(m))  # InVEST stores m in float32
+    lf = ((a + cell_area) ** (m + 1) - a ** (m + 1)) / (cell ** (m + 2) * x**m * 22.13**m)
+    return min(lf, l_max) * s
+
+
+@njit(cache=True, parallel=True)
+def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
+                   erodibility, cp, cell, l_max):
+    """LS, RKLS, USLE (float32; RKLS/USLE nodata on streams), D_up [m], 1/(W·S)."""
+    nr, nc = valid.shape
+    ls = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    rkls = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    usle = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    d_up = np.full((nr, nc), MAP_NODATA)
+    ws_inv = np.zeros((nr, nc))
+    for r in prange(nr):
+        for c in range(nc):
+            if not valid[r, c] or fa[r, c] == rt.FA_NODATA:
+                continue
+            f = fa[r, c]
+            lsv = _ls_pixel(slope[r, c], f, cell, l_max)
+            ls[r, c] = lsv
+            d_up[r, c] = (fa_w[r, c] / f) * (fa_s[r, c] / f) * np.sqrt(f * cell * cell)
+            ws_inv[r, c] = 1.0 / (w_th[r, c] * s_th[r, c])
+            if stream[r, c] == 0:
+                rk = np.float32(lsv * erosivity[r, c] * erodibility[r, c])
+                rkls[r, c] = rk
+                usle[r, c] = rk * cp[r, c]
+    return ls, rkls, usle, d_up, ws_inv
+
+
+@njit(cache=True)
+def _delivery(fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
+    """IC = log10(D_up/D_dn), SDR = SDRmax/(1+exp((IC0−IC)/k)) (1 on streams), E'."""
+    nr, nc = fa.shape
+    ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
+    sdr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    e_prime = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            if stream[r, c] == 1:
+                sdr[r, c] = 1.0
+                e_prime[r, c] = 0.0
+            dd = d_dn[r, c]
+            du = d_up[r, c]
+            if fa[r, c] == rt.FA_NODATA or dd == rt.DIST_NODATA or dd == 0 or du == 0:
+                continue
+            icv = np.float32(np.log10(du / dd))
+            ic[r, c] = icv
+            if stream[r, c] == 1:
+                continue
+            sv = np.float32(sdr_max / (1 + np.exp((ic_0 - icv) / k)))
+            sdr[r, c] = sv
+            if usle[r, c] != MAP_NODATA:
+                e_prime[r, c] = usle[r, c] * (1 - sv)
+    return ic, sdr, e_prime
+
+
+@njit(cache=True)
+def _retention(rkls, usle, sdr, dep):
+    """sed_export = USLE·SDR, avoided_erosion = RKLS − USLE, avoided_export =
+    (RKLS − USLE)·SDR + T (raster_map rule: nodata where any input is)."""
+    nr, nc = rkls.shape
+    exp_ = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    av_er = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    av_ex = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            if rkls[r, c] == TARGET_NODATA:
+                continue
+            ae = rkls[r, c] - usle[r, c]
+            av_er[r, c] = ae
+            s = sdr[r, c]
+            if s == TARGET_NODATA:
+                continue
+            exp_[r, c] = usle[r, c] * s
+            if dep[r, c] != -1.0:
+                av_ex[r, c] = ae * s + dep[r, c]
+    return exp_, av_er, av_ex
 
 
 def watershed_totals(gdf, grid: io.Raster, fields: dict[str, tuple[np.ndarray, float]]):

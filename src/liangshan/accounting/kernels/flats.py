@@ -22,7 +22,7 @@ no per-pixel Python objects. Elevations are read as float64 (exact for float32 i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 ROW_OFFSETS = np.array([0, -1, -1, -1, 0, 1, 1, 1], dtype=np.int64)
 COL_OFFSETS = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
@@ -32,7 +32,7 @@ D8_NODATA = 128
 SLOPE_NODATA = float(np.finfo(np.float32).min)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def calculate_slope(dem, valid, cell_x, cell_y):
     """Percent slope by the 3×3 Zevenbergen–Thorne/Sobel stencil (pygeoprocessing rules).
 
@@ -47,9 +47,9 @@ def calculate_slope(dem, valid, cell_x, cell_y):
     cx = abs(cell_x)
     cy = abs(cell_y)
     r2 = 2.0**0.5
-    v = np.zeros(9, dtype=np.bool_)
-    z = np.zeros(9, dtype=np.float64)
-    for r in range(nr):
+    for r in prange(nr):
+        v = np.zeros(9, dtype=np.bool_)
+        z = np.zeros(9, dtype=np.float64)
         for c in range(nc):
             if not valid[r, c]:
                 out[r, c] = SLOPE_NODATA
@@ -177,15 +177,20 @@ def fill_pits(dem, valid):
     outlets are valid pixels on the raster edge or next to a nodata pixel
     (INVEST_NOTES §2 [V]). No epsilon gradient. Returns a float64 copy [m]; invalid
     pixels keep their input value.
+
+    Speed-up: a breadth-first pass first marks every pixel with a non-ascending path to
+    an outlet (its height is final); the priority queue then only floods the remaining
+    depression pixels, seeded from the marked pixels that border them. The result is the
+    same because any path out of a depression first meets a marked pixel, from which the
+    rest of the path never rises.
     """
     nr, nc = dem.shape
     n = nr * nc
     out = dem.astype(np.float64)
     closed = np.zeros(n, dtype=np.bool_)
-    keys = np.empty(n, dtype=np.float64)
-    vals = np.empty(n, dtype=np.int64)
-    pitq = np.empty(n, dtype=np.int64)
-    size = 0
+    fifo = np.empty(n, dtype=np.int64)
+    qh = 0
+    qt = 0
     for r in range(nr):
         for c in range(nc):
             idx = r * nc + c
@@ -200,12 +205,49 @@ def fill_pits(dem, valid):
                         break
             if edge:
                 closed[idx] = True
+                fifo[qt] = idx
+                qt += 1
+    # pass 1: everything reachable uphill (non-descending steps) from an outlet drains
+    while qh < qt:
+        idx = fifo[qh]
+        qh += 1
+        r = idx // nc
+        c = idx % nc
+        zc = out[r, c]
+        for k in range(8):
+            rr = r + ROW_OFFSETS[k]
+            cc = c + COL_OFFSETS[k]
+            if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                continue
+            j = rr * nc + cc
+            if closed[j] or out[rr, cc] < zc:
+                continue
+            closed[j] = True
+            fifo[qt] = j
+            qt += 1
+    if qt == n:
+        return out
+    # pass 2: priority-flood the depressions from the drained pixels bordering them
+    keys = np.empty(1024, dtype=np.float64)
+    vals = np.empty(1024, dtype=np.int64)
+    size = 0
+    for t in range(qt):
+        idx = fifo[t]
+        r = idx // nc
+        c = idx % nc
+        for k in range(8):
+            rr = r + ROW_OFFSETS[k]
+            cc = c + COL_OFFSETS[k]
+            if 0 <= rr < nr and 0 <= cc < nc and not closed[rr * nc + cc]:
+                if size == keys.size:
+                    keys, vals = _heap_grow(keys, vals)
                 size = _heap_push(keys, vals, size, out[r, c], idx)
+                break
     ph = 0
     pt = 0
     while size > 0 or ph < pt:
         if ph < pt:
-            idx = pitq[ph]
+            idx = fifo[ph]
             ph += 1
         else:
             idx, size = _heap_pop(keys, vals, size)
@@ -223,11 +265,22 @@ def fill_pits(dem, valid):
             closed[j] = True
             if out[rr, cc] <= zc:
                 out[rr, cc] = zc
-                pitq[pt] = j
+                fifo[pt] = j  # the FIFO is reused: pass 1 no longer needs it
                 pt += 1
             else:
+                if size == keys.size:
+                    keys, vals = _heap_grow(keys, vals)
                 size = _heap_push(keys, vals, size, out[rr, cc], j)
     return out
+
+
+@njit(cache=True)
+def _heap_grow(keys, vals):
+    k2 = np.empty(keys.size * 2, dtype=keys.dtype)
+    v2 = np.empty(vals.size * 2, dtype=vals.dtype)
+    k2[: keys.size] = keys
+    v2[: vals.size] = vals
+    return k2, v2
 
 
 @njit(cache=True)

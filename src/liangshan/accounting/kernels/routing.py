@@ -53,6 +53,7 @@ __all__ = [
     "extract_streams_mfd",
     "fill_pits",
     "flow_accumulation_d8",
+    "flow_accumulation_many",
     "flow_accumulation_mfd",
     "flow_dir_d8",
     "flow_dir_mfd",
@@ -107,19 +108,20 @@ def mfd_proportions(fd):
 
 
 @njit(cache=True)
-def _accumulate(fd, weight, has_weight):
+def _accumulate(fd, weights, nw):
+    """Unweighted FA plus ``nw`` weighted accumulations in one topological sweep."""
     nr, nc = fd.shape
     n = nr * nc
-    fa = np.full((nr, nc), FA_NODATA, dtype=np.float64)
+    out = np.full((nw + 1, nr, nc), FA_NODATA, dtype=np.float64)
     indeg = np.zeros(n, dtype=np.int8)
-    acc = np.zeros(n, dtype=np.float64)
+    acc = np.zeros((nw + 1, n), dtype=np.float64)
     for r in range(nr):
         for c in range(nc):
             v = fd[r, c]
             if v == 0:
                 continue
             for k in range(8):
-                if _nib(v, k) == 0:
+                if (v >> (4 * k)) & 0xF == 0:
                     continue
                 rr = r + ROW_OFFSETS[k]
                 cc = c + COL_OFFSETS[k]
@@ -128,35 +130,47 @@ def _accumulate(fd, weight, has_weight):
     stack = np.empty(n, dtype=np.int64)
     top = 0
     for i in range(n):
-        r = i // nc
-        c = i % nc
-        if fd[r, c] != 0 and indeg[i] == 0:
+        if indeg[i] == 0 and fd[i // nc, i % nc] != 0:
             stack[top] = i
             top += 1
+    vals = np.empty(nw + 1, dtype=np.float64)
     while top > 0:
         top -= 1
         i = stack[top]
         r = i // nc
         c = i % nc
-        w = weight[r, c] if has_weight else 1.0
-        val = acc[i] + w
-        fa[r, c] = val
+        vals[0] = acc[0, i] + 1.0
+        out[0, r, c] = vals[0]
+        for m in range(nw):
+            vals[m + 1] = acc[m + 1, i] + weights[m, r, c]
+            out[m + 1, r, c] = vals[m + 1]
         v = fd[r, c]
         s = _nib_sum(v)
         for k in range(8):
-            q = _nib(v, k)
+            q = (v >> (4 * k)) & 0xF
             if q == 0:
                 continue
             rr = r + ROW_OFFSETS[k]
             cc = c + COL_OFFSETS[k]
             if 0 <= rr < nr and 0 <= cc < nc and fd[rr, cc] != 0:
                 j = rr * nc + cc
-                acc[j] += val * q / s
+                for m in range(nw + 1):
+                    acc[m, j] += vals[m] * q / s
                 indeg[j] -= 1
                 if indeg[j] == 0:
                     stack[top] = j
                     top += 1
-    return fa
+    return out
+
+
+def flow_accumulation_many(fd: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``[FA, FA_w1, FA_w2, …]`` for weights of shape (k, rows, cols) in one sweep.
+
+    Same rule as :func:`flow_accumulation_mfd`; sharing the sweep saves the topological
+    bookkeeping when a model needs several accumulations (SDR: FA, ΣW, ΣS).
+    """
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    return _accumulate(fd, w, w.shape[0])
 
 
 def flow_accumulation_mfd(fd: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
@@ -168,8 +182,8 @@ def flow_accumulation_mfd(fd: np.ndarray, weight: np.ndarray | None = None) -> n
     once.
     """
     if weight is None:
-        return _accumulate(fd, np.zeros((1, 1)), False)
-    return _accumulate(fd, np.asarray(weight, dtype=np.float64), True)
+        return _accumulate(fd, np.zeros((0, 1, 1)), 0)[0]
+    return _accumulate(fd, np.asarray(weight, dtype=np.float64)[None], 1)[1]
 
 
 def flow_accumulation_d8(fd_d8: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
