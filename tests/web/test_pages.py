@@ -1,0 +1,144 @@
+"""Pages through FastAPI's TestClient on SQLite and PostgreSQL: public views, login, access.
+
+Expected figures are hand-computed from the seeded lines (tests/web/conftest.py):
+赤水市 2021 lines sum to 319,862,400,000 fen; 2022 is 1.05 × each line, so GEP 2022 =
+335,855,520,000 fen = 3,358,555,200 元 = 33.59 亿元; its water conservation is
+(183,321,000,000 + 12,221,400,000) × 1.05 = 205,319,520,000 fen = 205,319.52 万元,
+61.13 % of GEP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from _web_seed import PASSWORD, PILOTS, account_in, login
+
+from liangshan.accounts import service as accounts
+from liangshan.db import session_factory
+
+
+def test_dashboard_shows_the_five_pilots_with_their_gep(client):
+    html = client.get("/").text
+    for name in PILOTS.values():
+        assert name in html
+    assert "33.59 亿元" in html            # 赤水市 2022
+    assert 'option value="2022" selected' in html
+
+
+def test_pages_forbid_loading_from_elsewhere(client):
+    response = client.get("/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_language_switch_is_remembered(client):
+    response = client.get("/?lang=en")
+    assert "Guizhou GEP — one map" in response.text
+    assert "CNY 3.36 billion" in response.text      # 3,358,555,200 yuan
+    assert response.cookies.get("lang") == "en"
+    assert "<h1>Accounts</h1>" in client.get("/web/accounts").text   # cookie, no ?lang=
+    assert "<h1>核算结果</h1>" in client.get("/web/accounts?lang=zh").text
+
+
+def test_account_tables_as_on_paper(client, seeded):
+    html = client.get(f"/web/accounts/{seeded['chishui_2022']}").text
+    assert "表A 实物量核算表" in html and "表B 价值量核算表" in html
+    assert "205,319.52" in html and "61.13" in html      # water conservation, 万元 and %
+    assert "335,855.52" in html                          # GEP in 万元
+    assert "300,000,000" in html and "320,000,000" in html  # 森林 + 农田 m3/yr
+    assert "日志序号" in html and "叶哈希" in html            # publication proof
+
+
+def test_draft_hidden_from_the_public_but_not_from_government(client, seeded):
+    assert client.get(f"/web/accounts/{seeded['draft']}").status_code == 404
+    assert seeded["draft"] not in client.get("/web/accounts").text
+    login(client, "province")
+    assert seeded["draft"] in client.get("/web/accounts").text
+    assert client.get(f"/web/accounts/{seeded['draft']}").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(client):
+    response = client.post("/web/login", data={"username": "chishui", "password": "nope"})
+    assert response.status_code == 401 and "用户名或密码错误" in response.text
+    assert "ls_session" not in response.cookies
+
+
+def test_login_logout_round_trip(client):
+    login(client, "chishui")
+    assert "chishui · county_operator · 520381" in client.get("/").text
+    token = client.cookies.get("ls_session")
+    response = client.post("/web/logout", follow_redirects=False)
+    assert response.status_code == 303
+    # the old token is revoked, not just forgotten by this browser
+    client.cookies.set("ls_session", token)
+    assert "chishui · county_operator" not in client.get("/").text
+
+
+def test_login_never_redirects_to_another_site(client):
+    response = client.post("/web/login", follow_redirects=False, data={
+        "username": "chishui", "password": PASSWORD, "next": "https://evil.example/x"})
+    assert response.headers["location"] == "/"
+
+
+def test_edit_page_needs_a_login(client, seeded):
+    response = client.get(f"/web/accounts/{seeded['draft']}/edit", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/web/login")
+
+
+def test_county_operator_cannot_open_another_countys_edit_page(client, seeded):
+    login(client, "chishui")                      # 赤水市 520381
+    response = client.get(f"/web/accounts/{seeded['draft']}/edit")   # 大方县 520521
+    assert response.status_code == 403
+    assert "无权访问" in response.text and "520521" in response.text
+    assert client.post(f"/web/accounts/{seeded['draft']}/publish").status_code == 403
+    own = client.get(f"/web/accounts/{seeded['chishui_2022']}/edit")
+    assert own.status_code == 200 and "该核算已发布" in own.text
+
+
+def test_public_user_cannot_manage(client, seeded):
+    login(client, "citizen")
+    assert client.get(f"/web/accounts/{seeded['chishui_2022']}/edit").status_code == 403
+
+
+def test_province_admin_publishes_a_draft(client, seeded, db_engine):
+    login(client, "province")
+    page = client.get(f"/web/accounts/{seeded['draft']}/edit")
+    assert 'id="publish"' in page.text
+    response = client.post(f"/web/accounts/{seeded['draft']}/publish", follow_redirects=False)
+    assert response.status_code == 303
+    session = session_factory(db_engine)()
+    try:
+        row = accounts.get(session, seeded["draft"])
+        assert row.status == "published" and row.log_index is not None
+    finally:
+        session.close()
+    assert client.get(f"/web/accounts/{seeded['draft']}/edit").text.count('id="publish"') == 0
+
+
+def test_downloads_carry_exact_fen(client, seeded):
+    text = client.get(f"/web/accounts/{seeded['chishui_2022']}/download.csv").content
+    rows = list(csv.DictReader(io.StringIO(text.decode("utf-8-sig"))))
+    assert sum(int(r["value_fen"]) for r in rows) == 335_855_520_000
+    body = client.get(f"/web/accounts/{seeded['chishui_2022']}/download.json").json()
+    assert body["account"]["gep_fen"] == 335_855_520_000 and len(body["lines"]) == 7
+    assert client.get(f"/web/accounts/{seeded['draft']}/download.csv").status_code == 404
+
+
+def test_compare_two_years(client):
+    a, b = account_in("520381", 0, 2021).id, account_in("520381", 0, 2022).id
+    html = client.get(f"/web/compare?a={a}&b={b}").text
+    assert "休闲旅游" in html
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/web/compare?a={a}&b={b}&format=csv").content.decode("utf-8-sig"))))
+    recreation = next(r for r in rows if r["indicator"] == "recreation")
+    # 72,000,000,000 → 75,600,000,000 fen; GEP change 15,993,120,000 fen → 22.51 %
+    assert int(recreation["change_fen"]) == 3_600_000_000
+    assert recreation["share_pct"] == "22.51"
+
+
+@pytest.mark.parametrize("path", ["/web/accounts/nope", "/web/compare?a=nope&b=nope"])
+def test_unknown_account_is_an_html_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404 and "text/html" in response.headers["content-type"]
