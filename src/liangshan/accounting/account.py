@@ -279,10 +279,8 @@ class Account:
         rec = self.records.copy()
         rec["region_code"] = rec["region_code"].map(lambda c: region_at(c, level))
         keys = [c for c in RECORD_COLUMNS if c not in ("quantity", "value_yuan")]
-        agg = rec.groupby(keys, dropna=False, sort=True).agg(
-            quantity=("quantity", lambda s: s.sum(min_count=1)),
-            value_yuan=("value_yuan", lambda s: s.sum(min_count=1)),
-            value_fen=("value_fen", lambda s: s.sum(min_count=1))).reset_index()
+        agg = (rec.groupby(keys, dropna=False, sort=True)[["quantity", "value_yuan", "value_fen"]]
+               .sum(min_count=1).reset_index())
         se = self.socioeconomic.copy()
         if len(se):
             se["region_code"] = se["region_code"].map(lambda c: region_at(c, level))

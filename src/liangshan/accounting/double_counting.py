@@ -47,21 +47,28 @@ def cap_purification_at_emissions(physical: pd.DataFrame, emissions: pd.DataFram
         em = emissions.assign(emission_t=pd.to_numeric(emissions["emission_t"],
                                                        errors="coerce"))
         em = em.groupby(["region_code", "pollutant"])["emission_t"].sum(min_count=1)
-    for (reg, ind), g in out[mask].groupby(["region_code", "indicator"]):
+    sub = out[mask]
+    totals = sub.groupby(["region_code", "indicator"])["quantity"].sum()
+    factor = pd.Series(1.0, index=totals.index)
+    missing: list[str] = []
+    for (reg, ind), total in totals.items():
         pol = PURIFICATION_POLLUTANT[str(ind)]
-        total = float(g["quantity"].sum())
         e = None if em is None else em.get((reg, pol))
         if e is None or pd.isna(e):
-            msg = (f"{ind} in region {reg}: no emission of {pol} in table emissions; "
-                   "purification not capped (may overstate the service)")
-            ctx.rule("purification_cap_not_applied", str(ind), msg, region_code=str(reg))
-            ctx.warnings.append(msg)
-            continue
-        if total > e:
-            out.loc[g.index, "quantity"] = g["quantity"] * (e / total)
+            missing.append(f"{ind}@{reg}")
+        elif total > e:
+            factor[(reg, ind)] = float(e) / float(total)
             ctx.rule("purification_capped_at_emissions", str(ind),
                      f"region {reg}: {total:.6g} t/yr capped to emission {e:.6g} t/yr",
-                     region_code=str(reg), removed_quantity=total - e)
+                     region_code=str(reg), removed_quantity=float(total) - float(e))
+    if missing:
+        msg = (f"purification not capped for {len(missing)} region × indicator pair(s) without "
+               f"an emission in table emissions (may overstate the service): "
+               f"{', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+        ctx.rule("purification_cap_not_applied", "purification", msg, pairs=missing)
+        ctx.warnings.append(msg)
+    keys = pd.MultiIndex.from_frame(sub[["region_code", "indicator"]])
+    out.loc[mask, "quantity"] = sub["quantity"].to_numpy() * factor.reindex(keys).to_numpy()
     return out
 
 

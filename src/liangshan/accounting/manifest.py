@@ -33,7 +33,10 @@ def frame_sha256(df: pd.DataFrame | None) -> str | None:
     if df is None:
         return None
     d = df.reindex(sorted(df.columns, key=str), axis=1)
-    d = d.astype(str).sort_values(list(d.columns)).reset_index(drop=True)
+    try:
+        d = d.sort_values(list(d.columns), kind="stable").reset_index(drop=True)
+    except TypeError:  # mixed types in a column: order by their text instead
+        d = d.astype(str).sort_values(list(d.columns), kind="stable").reset_index(drop=True)
     return hashlib.sha256(d.to_csv(index=False).encode()).hexdigest()
 
 

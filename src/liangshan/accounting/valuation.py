@@ -216,18 +216,21 @@ def value_physical(physical: pd.DataFrame, ctx: ValuationContext) -> pd.DataFram
                 ctx.rule("derived_price", "sand_fixation",
                          f"c/(rho*h) = {pr.value:g}/({rho['value']:g}*{h['value']:g}) CNY/t",
                          reference=str(rho["reference"]))
-        rec = pd.DataFrame({
-            "region_code": g["region_code"].to_numpy(), "indicator": ind, "item": "",
-            "class": reg["class"], "ecosystem_code": g["ecosystem_code"].to_numpy(),
-            "ecosystem_level1": int(eco1), "quantity": g["quantity"].to_numpy(),
-            "unit": g["unit"].to_numpy(), "method": g["method"].astype(str).to_numpy()
-            + " → " + str(spec["method"]), "profile": ctx.profile.id,
-            "source": "physical"})
-        for k, v in price_columns(pr).items():
-            rec[k] = v
-        rec["price"], rec["price_unit"] = price, price_unit
-        rec["price_low"], rec["price_high"] = rec["price_low"] * scale, rec["price_high"] * scale
-        rec["value_yuan"] = rec["quantity"] * price if pspec != "none" else math.nan
+        n = len(g)
+        cols: dict[str, Any] = {
+            "region_code": g["region_code"].to_numpy(), "indicator": ind,
+            "item": "", "class": reg["class"],
+            "ecosystem_code": g["ecosystem_code"].to_numpy(), "ecosystem_level1": int(eco1),
+            "quantity": g["quantity"].to_numpy(), "unit": g["unit"].to_numpy(),
+            "method": (g["method"].astype(str) + " → " + str(spec["method"])).to_numpy(),
+            "profile": ctx.profile.id, "source": "physical"}
+        pc = price_columns(pr)
+        pc.update({"price": price, "price_unit": price_unit,
+                   "price_low": pc["price_low"] * scale, "price_high": pc["price_high"] * scale})
+        cols.update(pc)  # scalars broadcast over the group's rows
+        cols["value_yuan"] = (cols["quantity"] * price if pspec != "none"
+                              else np.full(n, math.nan))
+        rec = pd.DataFrame(cols)
         out.append(rec)
     if not out:
         return pd.DataFrame(columns=RECORD_COLUMNS)

@@ -270,11 +270,26 @@ class PriceBook:
                                "added": sorted(set(new["price_id"]) - set(replaced))}
 
     # -- lookup ---------------------------------------------------------------------------
+    def _index_lookup(self) -> dict[tuple[str, str, int], float]:
+        """(index_id, region, year) -> value; rebuilt if the indices frame is replaced."""
+        cache = getattr(self, "_index_cache", None)
+        if cache is None or cache[0] is not self.indices:
+            d = {(str(a), str(b), int(c)): float(v) for a, b, c, v in zip(
+                self.indices["index_id"], self.indices["region"], self.indices["year"],
+                self.indices["value"], strict=True)}
+            cache = (self.indices, d)
+            self._index_cache = cache
+        return cache[1]
+
     def find(self, price_id: str, *, indicator: str, item: str = "*",
              ecosystem_level1: int | str = "*") -> pd.Series:
         """The row of ``price_id`` for this item / ecosystem (exact match first, then ``*``)."""
-        rows = self.prices[self.prices["price_id"] == price_id]
-        if rows.empty:
+        cache = getattr(self, "_by_id", None)
+        if cache is None or cache[0] is not self.prices:
+            cache = (self.prices, {k: g for k, g in self.prices.groupby("price_id")})
+            self._by_id = cache
+        rows = cache[1].get(price_id)
+        if rows is None:
             raise ParameterNotFound(
                 f"price {price_id!r} (for indicator {indicator!r}) is not in the price table",
                 hint="add it to a price override file or choose another price in the profile")
@@ -311,13 +326,11 @@ class PriceBook:
         factor, used, missing = 1.0, [], []
         for y in range(lo + 1, hi + 1):
             v = None
+            lookup = self._index_lookup()
             for idx in dict.fromkeys((index_id, self.index_substitutes.get(index_id, index_id))):
                 for reg in dict.fromkeys((region, "CN")):
-                    s = self.indices[(self.indices["index_id"] == idx)
-                                     & (self.indices["region"] == reg)
-                                     & (self.indices["year"] == y)]
-                    if len(s):
-                        v = float(s["value"].iloc[0])
+                    if (idx, reg, y) in lookup:
+                        v = lookup[(idx, reg, y)]
                         used.append(f"{idx}:{reg}:{y}")
                         break
                 if v is not None:
