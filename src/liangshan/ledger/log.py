@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -80,15 +80,19 @@ def node_hashes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
     for level, index in nodes:
         by_level[level].add(index)
     found: dict[Node, bytes] = {}
+    # The SQL is written directly from integers computed here: building it as
+    # SQLAlchemy expressions cost ten times the query itself (profiled on a 1M-leaf
+    # log). One IN list per level, so both databases walk the primary key index.
     if by_level.get(0):
-        rows = session.execute(select(LogLeaf.leaf_index, LogLeaf.leaf_hash)
-                               .where(LogLeaf.leaf_index.in_(by_level[0])))
+        rows = session.execute(text(
+            "SELECT leaf_index, leaf_hash FROM ledger_log_leaves WHERE leaf_index IN "
+            f"({','.join(str(int(i)) for i in by_level[0])})"))
         found.update({(0, int(i)): bytes(h) for i, h in rows})
-    upper = [and_(LogNode.level == lv, LogNode.node_index.in_(ix))
+    upper = [f"(level = {int(lv)} AND node_index IN ({','.join(str(int(i)) for i in ix)}))"
              for lv, ix in by_level.items() if lv > 0]
     if upper:
-        rows = session.execute(select(LogNode.level, LogNode.node_index, LogNode.hash)
-                               .where(or_(*upper)))
+        rows = session.execute(text("SELECT level, node_index, hash FROM ledger_log_nodes "
+                                    "WHERE " + " OR ".join(upper)))
         found.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
     missing = {(lv, i) for lv, ix in by_level.items() for i in ix} - found.keys()
     if missing:
