@@ -148,3 +148,8 @@ def test_lines_for_storage_are_whole_fen(acc):
     assert s["gep_fen"] == acc.gep_fen() == sum(s[f"{c}_fen"] for c in
                                                  ("provisioning", "regulating", "cultural"))
     assert acc.kind == "GEP" and s["gaps"]
+
+
+def test_no_study_and_no_physical_is_an_error():
+    with pytest.raises(InvalidInput, match="no study area and no physical account"):
+        run_gep(None, 2022, "ndrc-2022")

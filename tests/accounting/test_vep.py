@@ -10,6 +10,7 @@ from shapely.geometry import box
 from liangshan.accounting.run import run_gep
 from liangshan.accounting.vep import run_vep
 from liangshan.datasets.study import StudyArea
+from liangshan.errors import InvalidInput
 
 
 @pytest.mark.slow
@@ -19,8 +20,16 @@ def test_vep_footprint_inside_a_county(tmp_path):
     fp = gpd.GeoDataFrame({"unit_id": ["forest-lot-1"]},
                           geometry=[box(X0 + 2 * RES, Y0 - 8 * RES, X0 + 6 * RES, Y0 - 2 * RES)],
                           crs=CRS)
-    vep = run_vep(study, YEAR, fp, "ndrc-2022")
+    seen = []
+    vep = run_vep(study, YEAR, fp, "ndrc-2022", physical_options={"hot_days": 60},
+                  progress=lambda stage, f: seen.append(f))
     gep = run_gep(study, YEAR, "ndrc-2022")
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert "climate_regulation_transpiration" in set(vep.valued["indicator"])
+    assert "climate_regulation_transpiration" in set(gep.gaps["indicator"])
+    assert vep.manifest["options"]["physical_options"] == {"hot_days": 60}
+    with pytest.raises(InvalidInput, match="not accepted"):
+        run_gep(study, YEAR, physical_options={"hot_dayz": 60})
     assert vep.regions == ["forest-lot-1"]
     assert 0 < vep.gep() < gep.totals().set_index("region_code").loc["520381", "gep_yuan"]
     # Statistics of the county are not apportioned to the unit: gaps, not zeros.

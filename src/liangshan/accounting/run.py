@@ -19,7 +19,7 @@ from liangshan.accounting.manifest import build_manifest, frame_sha256, study_fi
 from liangshan.accounting.params import PriceBook
 from liangshan.accounting.profiles import Profile, load_profile
 from liangshan.accounting.valuation import ValuationContext, check_physical, value_physical
-from liangshan.errors import ConfigurationError
+from liangshan.errors import ConfigurationError, InvalidInput
 
 Progress = Callable[[str, float], None]
 TABLES = ("products", "water_use", "hydropower", "emissions", "tourism", "socioeconomic",
@@ -52,16 +52,26 @@ def table_getter(study: Any) -> Callable[[str], pd.DataFrame | None]:
     return get
 
 
-def _physical(study: Any, year: int, progress: Progress | None) -> pd.DataFrame:
+def _physical(study: Any, year: int, progress: Progress | None,
+              physical_options: dict[str, Any]) -> pd.DataFrame:
+    if study is None:
+        raise InvalidInput("run_gep: no study area and no physical account given",
+                           hint="pass a StudyArea, or physical=<DataFrame>")
     try:
         from liangshan.accounting.physical import physical_account  # type: ignore
     except ImportError as e:
         raise ConfigurationError(
             "the physical accounting engine (liangshan.accounting.physical) is not available",
             hint="pass physical=<DataFrame> to run_gep, or install the complete package") from e
-    kwargs: dict[str, Any] = {}
-    if progress is not None and "progress" in inspect.signature(physical_account).parameters:
-        kwargs["progress"] = progress
+    params = inspect.signature(physical_account).parameters
+    unknown = [k for k in physical_options if k not in params]
+    if unknown:
+        raise InvalidInput(f"run_gep: physical option(s) {unknown} not accepted by "
+                           "physical_account", hint=f"accepted: {', '.join(params)}")
+    kwargs: dict[str, Any] = dict(physical_options)
+    if progress is not None and "progress" in params:
+        # The physical stage takes the first 60 % of the run's progress bar.
+        kwargs["progress"] = lambda stage, f: progress(f"physical: {stage}", 0.6 * f)
     return physical_account(study, year, **kwargs)
 
 
@@ -98,6 +108,7 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
             progress: Progress | None = None,
             prices: str | Path | None = None,
             price_indices: str | Path | None = None,
+            physical_options: dict[str, Any] | None = None,
             options: dict[str, Any] | None = None) -> Account:
     """Account GEP for ``year`` under ``profile``; returns an :class:`Account`.
 
@@ -106,7 +117,9 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     unit, method); computed with ``physical_account(study, year)`` when None.
     ``overrides``: a price file (path or DataFrame) in ``params/prices.csv`` format whose
     rows replace or add prices; recorded in the manifest. ``prices`` / ``price_indices``
-    replace the shipped files. ``progress(stage, fraction)`` is called between stages.
+    replace the shipped files. ``physical_options`` are passed to ``physical_account``
+    (e.g. ``{"hot_days": 60, "lake_region": "eastern_plain"}``) and recorded.
+    ``progress(stage, fraction)`` is called between stages (fraction 0–1).
     Values are CNY/yr at accounting-year prices.
     """
     def tick(stage: str, f: float) -> None:
@@ -126,7 +139,7 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
 
     tick("physical", 0.0)
     if physical is None:
-        physical = _physical(study, year, progress)
+        physical = _physical(study, year, progress, dict(physical_options or {}))
     phys = check_physical(physical)
     tick("valuation", 0.6)
     emissions = provisioning.table_for_year(get, "emissions", int(year))
@@ -152,7 +165,9 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     manifest = build_manifest(year=int(year), profile=prof, book=book, inputs=inputs,
                               kind=str((options or {}).get("kind", "gep")),
                               options={"profile_arg": str(profile) if not isinstance(
-                                  profile, Profile) else prof.id, **(options or {})})
+                                  profile, Profile) else prof.id,
+                                  "physical_options": physical_options or {},
+                                  **(options or {})})
     acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps + physical_gaps(physical)),
                   rules=ctx.rules, socioeconomic=socio, manifest=manifest,
                   warnings=ctx.warnings)

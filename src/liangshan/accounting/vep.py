@@ -70,14 +70,15 @@ class FootprintStudy:
 def run_vep(study: Any, year: int, footprint: gpd.GeoDataFrame,
             profile: str | Path | Profile = "ndrc-2022", *, id_field: str = "unit_id",
             physical: pd.DataFrame | None = None, overrides: Any = None,
-            progress: Any = None) -> Account:
+            progress: Any = None, physical_options: dict[str, Any] | None = None) -> Account:
     """VEP of each polygon of ``footprint`` for ``year``; an :class:`Account` whose
     region_code is the unit id. Options as :func:`liangshan.accounting.run.run_gep`."""
     from liangshan.accounting.run import run_gep
 
     proxy = FootprintStudy(study, footprint, id_field)
     acc = run_gep(proxy, year, profile, physical=physical, overrides=overrides,
-                  progress=progress, options={"kind": "vep", "footprint_units": sorted(
+                  progress=progress, physical_options=physical_options,
+                  options={"kind": "vep", "footprint_units": sorted(
                       proxy.zones["region_code"])})
     acc.rules.append({"rule": "origin_rule_vep", "indicator": "*",
                       "detail": "statistics used only for rows of the unit ids; "
