@@ -1,0 +1,1 @@
+"""The open data API: public reads of the registry, catalogue and monitoring."""
