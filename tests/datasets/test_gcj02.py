@@ -58,3 +58,23 @@ def test_outside_china_unshifted():
     g_lon, g_lat = wgs84_to_gcj02(lon, lat)
     np.testing.assert_array_equal(g_lon, lon)
     np.testing.assert_array_equal(g_lat, lat)
+
+
+# (wgs lon, wgs lat, gcj lon, gcj lat): published test vectors of two independent
+# implementations — github.com/googollee/eviltransform (Python tests: Shanghai, Shenzhen,
+# Beijing) and the coordtransform-rs crate's tests (116.404, 39.915).
+PUBLISHED = [
+    (121.5272106, 31.1774276, 121.531541859215, 31.17530398364597),
+    (113.912316, 22.543847, 113.9171764808363, 22.540796131694766),
+    (116.377817, 39.911954, 116.38404722455657, 39.91334545536069),
+    (116.404, 39.915, 116.41024449916938, 39.91640428150164),
+]
+
+
+def test_forward_matches_published_vectors():
+    w_lon, w_lat, g_lon, g_lat = (np.array(c) for c in zip(*PUBLISHED, strict=True))
+    lon, lat = wgs84_to_gcj02(w_lon, w_lat)
+    np.testing.assert_allclose(lon, g_lon, atol=1e-9)
+    np.testing.assert_allclose(lat, g_lat, atol=1e-9)
+    back_lon, back_lat = gcj02_to_wgs84(g_lon, g_lat)
+    assert _err_m(w_lon, w_lat, back_lon, back_lat).max() < 1e-3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import tomli_w
@@ -30,7 +31,9 @@ def write_manifest(root: Path, params: dict, grid: Grid,
                    files: dict[tuple[str, int | None], str], tables: list[str]) -> None:
     codes = params["counties"]
     years = params["years"]
-    doc = {
+    rasters: list[dict[str, Any]] = []
+    table_entries: list[dict[str, Any]] = []
+    doc: dict[str, Any] = {
         "study": {
             "name": f"贵州省 {len(codes)} 个县 (GENERATED SAMPLE DATA)",
             "crs": STUDY_CRS,
@@ -42,18 +45,18 @@ def write_manifest(root: Path, params: dict, grid: Grid,
         "generator": dict(params),
         "zones": {"file": "zones.gpkg", "layer": "zones", "code_field": "region_code",
                   "name_field": "name", "source": BOUNDARY_SOURCE},
-        "rasters": [],
-        "tables": [],
+        "rasters": rasters,
+        "tables": table_entries,
     }
     for (name, year), rel in files.items():
         spec = LAYERS[name]
-        entry = {"name": name, "file": rel, "units": spec.units, "kind": spec.kind,
+        entry: dict[str, Any] = {"name": name, "file": rel, "units": spec.units, "kind": spec.kind,
                  "source": RASTER_SOURCE}
         if year is not None:
             entry["year"] = int(year)
-        doc["rasters"].append(entry)
+        rasters.append(entry)
     for t in tables:
-        doc["tables"].append({"name": t, "file": f"tables/{t}.csv", "source": TABLE_SOURCES[t]})
+        table_entries.append({"name": t, "file": f"tables/{t}.csv", "source": TABLE_SOURCES[t]})
     tmp = root / (MANIFEST + ".part")
     tmp.write_text(tomli_w.dumps(doc), encoding="utf-8")
     tmp.replace(root / MANIFEST)

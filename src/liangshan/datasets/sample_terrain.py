@@ -23,6 +23,7 @@ do not always run downhill (a limit stated in docs/sample-data.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -100,7 +101,7 @@ def smooth_county_grids(
     return out
 
 
-def relief(xs: Array, ys: Array, seed: int, res: float) -> dict[str, Array]:
+def relief(xs: Array, ys: Array, seed: int, res: float) -> dict[str, NDArray[Any]]:
     """Raw relief components on the grid (ys × xs), all dimensionless.
 
     Returns ``h`` (raw height, ~[-0.8, 0.8]), ``valley`` (0–1, 1 on a valley axis),
@@ -142,7 +143,7 @@ def terrain(
     cols: NDArray[np.int64],
     seed: int,
     cf: CountyFields,
-) -> dict[str, Array]:
+) -> dict[str, NDArray[Any]]:
     """Terrain on the pixel centres (rows × cols, sorted global indices).
 
     Returns ``dem`` (m), ``u`` (0–1 height within the county range), ``slope_deg``
