@@ -8,7 +8,8 @@ Each (model, side) runs in its own child process (own session, killed as a group
 timeout, since a hung InVEST pool never exits: INVEST_NOTES §5.5). The child imports
 everything and runs the model once on a small warm-up set (numba compilation, GDAL and
 import costs are excluded), then times ``execute`` alone on the benchmark set. Peak memory
-is the child's ``ru_maxrss`` from ``wait4`` (whole process, imports included). Afterwards
+is the child's high-water RSS (``VmHWM``, whole process, imports and warm-up included;
+``ru_maxrss`` is not used because Linux carries it over from the forking parent). Afterwards
 the main output raster of both sides is compared: ratio of totals and share of valid pixels
 within 1 %. InVEST runs with n_workers = −1 (synchronous), as in INVEST_NOTES §5.2.
 """
@@ -98,9 +99,19 @@ def _run_side(side: str, model: str, inputs: Path, warm: Path, workspace: Path) 
     return time.perf_counter() - t0
 
 
+def _peak_rss_mib() -> float:
+    """VmHWM of this process: unlike ru_maxrss it is not inherited across fork/exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_main(a: argparse.Namespace) -> None:
     seconds = _run_side(a.child, a.model, a.inputs, a.warm, a.workspace)
-    a.result.write_text(json.dumps({"seconds": seconds}))
+    a.result.write_text(json.dumps({"seconds": seconds, "peak_mib": _peak_rss_mib()}))
 
 
 def run_child(side: str, model: str, inputs: Path, warm: Path, out: Path,
@@ -133,7 +144,8 @@ def run_child(side: str, model: str, inputs: Path, warm: Path, out: Path,
         tail = (out / f"log_{model}_{side}.txt").read_text().strip().splitlines()[-1:]
         return {"error": f"exit {proc.returncode}: {' '.join(tail)[:120]}",
                 "maxrss_mib": maxrss}
-    return json.loads(result.read_text()) | {"maxrss_mib": maxrss, "workspace": str(ws)}
+    data = json.loads(result.read_text())
+    return data | {"maxrss_mib": data.get("peak_mib", maxrss), "workspace": str(ws)}
 
 
 def compare_main_output(model: str, ours_ws: str, invest_ws: str) -> tuple[float, float]:

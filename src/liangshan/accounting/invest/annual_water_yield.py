@@ -39,29 +39,43 @@ OUT_NODATA = -1.0
 __all__ = ["execute", "fractp_op"]
 
 
+@numba.njit(inline="always")
+def _is_nd(x, nd, has):
+    return has and abs(np.float64(x) - nd) <= 1e-8 + 1e-5 * abs(nd)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _fractp_kernel(valid, kc, eto, precip, root, soil, pawc, veg, z, fractp, aet, wyield):
-    n = valid.size
-    for i in numba.prange(n):
-        if not valid[i]:
+def _awy_kernel(kc, eto, eto_nd, eto_has, precip, p_nd, p_has, root, soil, s_nd, s_has,
+                pawc, w_nd, w_has, veg, z, fractp, aet, wyield, pet):
+    """One pass: validity (InVEST's fractp_op rules), fractp, aet, wyield and PET."""
+    for i in numba.prange(kc.size):
+        kc_ok = not _is_nd(kc[i], -1.0, True)
+        eto_ok = not _is_nd(eto[i], eto_nd, eto_has)
+        pet[i] = np.float32(eto[i]) * np.float32(kc[i]) if (kc_ok and eto_ok) else -1.0
+        ok = (kc_ok and eto_ok and not _is_nd(root[i], -1.0, True)
+              and not _is_nd(veg[i], -1.0, True) and abs(np.float64(precip[i])) > 1e-8
+              and not _is_nd(precip[i], p_nd, p_has) and not _is_nd(soil[i], s_nd, s_has)
+              and not _is_nd(pawc[i], w_nd, w_has))
+        if not ok:
             fractp[i] = -1.0
             aet[i] = -1.0
             wyield[i] = -1.0
             continue
-        p = np.float64(precip[i])
-        pet = np.float64(kc[i]) * np.float64(eto[i])
-        phi = pet / p
+        # float32 maths throughout, like InVEST's fractp_op on float32 rasters
+        p = np.float32(precip[i])
+        pet_i = np.float32(kc[i]) * np.float32(eto[i])
+        phi = pet_i / p
         if veg[i] == 1.0:
-            r = np.float64(root[i])
-            s = np.float64(soil[i])
-            awc = (r if r < s else s) * np.float64(pawc[i])
-            w = awc / p * z + 1.25
+            r = np.float32(root[i])
+            s = np.float32(soil[i])
+            awc = (r if r < s else s) * np.float32(pawc[i])
+            w = awc / p * np.float32(z) + np.float32(1.25)
             if w > 5.0:
-                w = 5.0
-            aet_p = (1.0 + phi) - (1.0 + phi**w) ** (1.0 / w)
+                w = np.float32(5.0)
+            aet_p = (np.float32(1.0) + phi) - (np.float32(1.0) + phi**w) ** (np.float32(1.0) / w)
             res = phi if phi < aet_p else aet_p
         else:
-            res = (p if p < pet else pet) / p
+            res = (p if p < pet_i else pet_i) / p
         f32 = np.float32(res)
         fractp[i] = f32
         # InVEST computes these with raster_map on float32 rasters: keep float32 maths.
@@ -80,18 +94,20 @@ def fractp_op(
     seasonality_constant: float,
     valid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """AET/P (dimensionless, float32) per pixel; −1 where ``valid`` is False.
+    """AET/P (dimensionless, float32) per pixel; −1 where ``valid`` is False or P = 0.
 
     Units: ET0, P, root and soil depth in mm (per year for ET0/P); Kc, PAWC, veg (0/1) and
-    Z (``seasonality_constant``) dimensionless. ``valid`` defaults to P ≠ 0.
+    Z (``seasonality_constant``) dimensionless.
     """
-    arrays = [np.ascontiguousarray(a).ravel() for a in (kc, eto, precip, root, soil, pawc, veg)]
     shape = np.shape(precip)
-    if valid is None:
-        valid = np.abs(np.asarray(precip, dtype=np.float64)) > 1e-8
-    v = np.ascontiguousarray(valid, dtype=np.bool_).ravel()
-    out = [np.empty(v.size, dtype=np.float32) for _ in range(3)]
-    _fractp_kernel(v, *arrays, float(seasonality_constant), *out)
+    flat = [np.ascontiguousarray(a, dtype=np.float64).ravel()
+            for a in (kc, eto, precip, root, soil, pawc, veg)]
+    if valid is not None:
+        flat[2] = np.where(np.asarray(valid).ravel(), flat[2], 0.0)
+    out = [np.empty(flat[0].size, dtype=np.float32) for _ in range(4)]
+    k, e, p, r, s, w, v = flat
+    _awy_kernel(k, e, 0.0, False, p, 0.0, False, r, s, 0.0, False, w, 0.0, False, v,
+                float(seasonality_constant), *out)
     return out[0].reshape(shape)
 
 
@@ -210,34 +226,21 @@ def execute(args: dict[str, Any]) -> None:
         [raw[k] for k in names], 4, ["near"] * 5, [ws_bbox])
 
     kc_d, root_d, veg_d = _bio_lookups(bio)
-    tbl = "biophysical_table_path"
-    kc = iio.reclassify(lulc.array, lulc.nodata, kc_d, OUT_NODATA, label="lulc_path",
-                        table_label=tbl)
-    root = iio.reclassify(lulc.array, lulc.nodata, root_d, OUT_NODATA, label="lulc_path",
-                          table_label=tbl)
-    veg = iio.reclassify(lulc.array, lulc.nodata, veg_d, OUT_NODATA, label="lulc_path",
-                         table_label=tbl)
+    kc, root, veg = iio.reclassify_many(
+        lulc.array, lulc.nodata, [kc_d, root_d, veg_d], OUT_NODATA, label="lulc_path",
+        table_label="biophysical_table_path")
 
-    lulc_ok = ~iio.nodata_mask(lulc.array, lulc.nodata)
-    eto_ok = ~iio.nodata_mask(eto.array, eto.nodata)
-    p_ok = ~iio.nodata_mask(precip.array, precip.nodata)
-    valid = (lulc_ok & p_ok & eto_ok & (np.abs(precip.array) > 1e-8)
-             & ~iio.nodata_mask(soil.array, soil.nodata)
-             & ~iio.nodata_mask(pawc.array, pawc.nodata))
-    # A table value equal to the output nodata (-1) is nodata to InVEST as well.
-    for arr in (kc, root, veg):
-        valid &= arr != OUT_NODATA
+    def nd(r: iio.Raster) -> tuple[float, bool]:
+        ok = r.nodata is not None and not np.isnan(r.nodata)
+        return (float(r.nodata) if ok else 0.0), ok
 
-    flat = [np.ascontiguousarray(a.array if isinstance(a, iio.Raster) else a).ravel()
-            for a in (kc, eto, precip, root, soil, pawc, veg)]
-    fr, aet, wy = (np.empty(lulc.array.size, dtype=np.float32) for _ in range(3))
-    _fractp_kernel(valid.ravel(), *flat, z, fr, aet, wy)
+    size = lulc.array.size
+    fr, aet, wy, pet = (np.empty(size, dtype=np.float32) for _ in range(4))
+    _awy_kernel(kc.ravel(), eto.array.ravel(), *nd(eto), precip.array.ravel(), *nd(precip),
+                root.ravel(), soil.array.ravel(), *nd(soil), pawc.array.ravel(), *nd(pawc),
+                veg.ravel(), z, fr, aet, wy, pet)
     shape = lulc.shape
-    fr, aet, wy = fr.reshape(shape), aet.reshape(shape), wy.reshape(shape)
-
-    pet_ok = eto_ok & (kc != OUT_NODATA)
-    pet = np.full(shape, OUT_NODATA, dtype=np.result_type(eto.array.dtype, np.float32))
-    np.multiply(eto.array, kc, out=pet, where=pet_ok)
+    fr, aet, wy, pet = (a.reshape(shape) for a in (fr, aet, wy, pet))
 
     grid = lulc
     jobs = [

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -251,6 +252,91 @@ def read_table(
     return frame.set_index(index_col)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _lut_kernel(codes, lo, known, lut, nd, has_nd, out_nodata, out, bad):
+    m = known.size
+    for i in numba.prange(codes.size):
+        c = codes[i]
+        if has_nd and c == nd:
+            for j in range(lut.shape[0]):
+                out[j, i] = out_nodata
+            continue
+        k = np.int64(c) - lo
+        if k < 0 or k >= m or not known[k]:
+            bad[0] = True
+            for j in range(lut.shape[0]):
+                out[j, i] = out_nodata
+            continue
+        for j in range(lut.shape[0]):
+            out[j, i] = lut[j, k]
+
+
+def _missing_codes_error(codes, codes_nodata, keys, label, table_label) -> InvalidInput:
+    present = np.unique(codes[~nodata_mask(codes, codes_nodata)])
+    missing = np.setdiff1d(present.astype(np.int64), keys)
+    return InvalidInput(
+        f"values {missing.tolist()} in {label or 'the LULC raster'} are not represented "
+        f"in {table_label or 'the table'}",
+        hint="add a row for each code, or set those pixels to the raster's nodata value",
+    )
+
+
+def reclassify_many(
+    codes: np.ndarray,
+    codes_nodata: float | None,
+    mappings: Sequence[dict[Any, float]],
+    out_nodata: float,
+    *,
+    dtype: type = np.float32,
+    label: str = "",
+    table_label: str = "",
+) -> list[np.ndarray]:
+    """Map integer codes through several mappings (one table column each) in one pass.
+
+    Same rule as InVEST's ``utils.reclassify_raster``: pixels equal to ``codes_nodata``
+    become ``out_nodata``; a valid code missing from the mapping raises InvalidInput naming
+    the codes (InVEST raises ValueError). Every mapping must have the same keys.
+    """
+    keys = np.array(sorted(int(k) for k in mappings[0]), dtype=np.int64)
+    integer = np.issubdtype(codes.dtype, np.integer)
+    if not keys.size:
+        if (~nodata_mask(codes, codes_nodata)).any():
+            raise _missing_codes_error(codes, codes_nodata, keys, label, table_label)
+        return [np.full(codes.shape, out_nodata, dtype=dtype) for _ in mappings]
+    lo, hi = int(keys[0]), int(keys[-1])
+    if integer and hi - lo <= 1 << 20:
+        # A dense look-up table gathered by a parallel kernel: one pass for all columns.
+        known = np.zeros(hi - lo + 1, dtype=np.bool_)
+        known[keys - lo] = True
+        lut = np.zeros((len(mappings), hi - lo + 1), dtype=dtype)
+        for j, mp in enumerate(mappings):
+            lut[j, keys - lo] = [mp[k] for k in keys.tolist()]
+        info = np.iinfo(codes.dtype)
+        has_nd = (codes_nodata is not None and np.isfinite(codes_nodata)
+                  and float(codes_nodata) == int(codes_nodata)
+                  and info.min <= codes_nodata <= info.max)
+        nd = codes.dtype.type(codes_nodata) if has_nd else codes.dtype.type(0)
+        out = np.empty((len(mappings), codes.size), dtype=dtype)
+        bad = np.zeros(1, dtype=np.bool_)
+        _lut_kernel(np.ascontiguousarray(codes).ravel(), lo, known, lut, nd, has_nd,
+                    dtype(out_nodata), out, bad)
+        if bad[0]:
+            raise _missing_codes_error(codes, codes_nodata, keys, label, table_label)
+        return [out[j].reshape(codes.shape) for j in range(len(mappings))]
+    invalid = nodata_mask(codes, codes_nodata)
+    valid_codes = codes[~invalid]
+    if np.setdiff1d(np.unique(valid_codes).astype(np.int64), keys).size:
+        raise _missing_codes_error(codes, codes_nodata, keys, label, table_label)
+    idx = np.searchsorted(keys, valid_codes.astype(np.int64))
+    outs = []
+    for mp in mappings:
+        values = np.array([mp[k] for k in keys.tolist()], dtype=np.float64)
+        o = np.full(codes.shape, out_nodata, dtype=dtype)
+        o[~invalid] = values[idx]
+        outs.append(o)
+    return outs
+
+
 def reclassify(
     codes: np.ndarray,
     codes_nodata: float | None,
@@ -261,36 +347,9 @@ def reclassify(
     label: str = "",
     table_label: str = "",
 ) -> np.ndarray:
-    """Map integer codes to values through ``mapping`` (like ``utils.reclassify_raster``).
-
-    Pixels equal to ``codes_nodata`` become ``out_nodata``. A valid code missing from
-    ``mapping`` raises InvalidInput naming the codes, as InVEST does (there as ValueError).
-    """
-    invalid = nodata_mask(codes, codes_nodata)
-    valid_codes = codes[~invalid]
-    present = np.unique(valid_codes)
-    keys = np.array(sorted(int(k) for k in mapping), dtype=np.int64)
-    missing = np.setdiff1d(present.astype(np.int64), keys)
-    if missing.size:
-        raise InvalidInput(
-            f"values {missing.tolist()} in {label or 'the LULC raster'} are not represented "
-            f"in {table_label or 'the table'}",
-            hint="add a row for each code, or set those pixels to the raster's nodata value",
-        )
-    out = np.full(codes.shape, out_nodata, dtype=dtype)
-    if not present.size:
-        return out
-    lo, hi = int(present.min()), int(present.max())
-    values = np.array([mapping[k] for k in keys.tolist()], dtype=np.float64)
-    if hi - lo <= 1 << 20:
-        # A dense look-up table is one gather per pixel, much faster than searchsorted.
-        lut = np.zeros(hi - lo + 1, dtype=dtype)
-        inside = (keys >= lo) & (keys <= hi)
-        lut[keys[inside] - lo] = values[inside]
-        out[~invalid] = lut[valid_codes.astype(np.int64) - lo]
-    else:
-        out[~invalid] = values[np.searchsorted(keys, valid_codes.astype(np.int64))]
-    return out
+    """Map integer codes to values through ``mapping`` (see :func:`reclassify_many`)."""
+    return reclassify_many(codes, codes_nodata, [mapping], out_nodata, dtype=dtype,
+                           label=label, table_label=table_label)[0]
 
 
 def check_same_grid(reference: Raster, other: Raster, *, label: str = "") -> None:
@@ -423,6 +482,43 @@ def zone_masks(geometries: Sequence[Any], grid: Raster):
         yield slice(r0, r1), slice(c0, c1), mask
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _zonal_kernel(labels, values, nd, has_nd, tol, sums, counts):
+    # one row of partial sums per chunk, so the chunks can run in parallel
+    nchunks = sums.shape[0]
+    step = (labels.size + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        for i in range(c * step, min((c + 1) * step, labels.size)):
+            zone = labels[i]
+            if zone == 0:
+                continue
+            v = values[i]
+            if has_nd and abs(v - nd) <= tol:
+                continue
+            sums[c, zone] += v
+            counts[c, zone] += 1
+
+
+def zone_labels(geometries: Sequence[Any], grid: Raster) -> np.ndarray | None:
+    """int32 raster of 1-based geometry indices (0 = outside), or None if polygons overlap.
+
+    Pixel-centre rule (ALL_TOUCHED off), as pygeoprocessing's zonal_statistics.
+    """
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    shapes = [(g, i + 1) for i, g in enumerate(geometries) if g is not None and not g.is_empty]
+    t = Affine.from_gdal(*grid.transform)
+    if not shapes:
+        return np.zeros(grid.shape, dtype=np.int32)
+    from shapely import union_all
+
+    total = sum(g.area for g, _ in shapes)
+    if total > union_all([g for g, _ in shapes]).area * (1 + 1e-9) + 1e-9:
+        return None
+    return rasterize(shapes, out_shape=grid.shape, transform=t, fill=0, dtype="int32")
+
+
 def zonal_stats(
     rasters: dict[str, Raster], geometries: Sequence[Any]
 ) -> list[dict[str, float]]:
@@ -430,10 +526,36 @@ def zonal_stats(
 
     All rasters must share one grid. Sums are float64 over pixels inside the polygon
     (pixel-centre rule) that are not nodata in that raster; units are the raster's.
+    Non-overlapping polygons use one label raster and a single pass per raster;
+    overlapping ones are burnt one by one.
     """
     first = next(iter(rasters.values()))
+    geometries = list(geometries)
+    labels = zone_labels(geometries, first)
+    if labels is not None:
+        flat_labels = labels.ravel()
+        rows: list[dict[str, float]] = [{} for _ in geometries]
+        for name, r in rasters.items():
+            nchunks = 16
+            sums = np.zeros((nchunks, len(geometries) + 1), dtype=np.float64)
+            counts = np.zeros((nchunks, len(geometries) + 1), dtype=np.int64)
+            has_nd = r.nodata is not None and not np.isnan(r.nodata)
+            nd = float(r.nodata) if has_nd else 0.0
+            tol = 0.0 if np.issubdtype(r.array.dtype, np.integer) else 1e-08 + 1e-05 * abs(nd)
+            values = np.ascontiguousarray(r.array).ravel()
+            if r.nodata is not None and np.isnan(r.nodata):
+                values = np.where(np.isnan(values), 0, values)
+                flat = np.where(np.isnan(r.array.ravel()), 0, flat_labels)
+                _zonal_kernel(flat, values, 0.0, False, 0.0, sums, counts)
+            else:
+                _zonal_kernel(flat_labels, values, nd, has_nd, tol, sums, counts)
+            total_sums, total_counts = sums.sum(axis=0), counts.sum(axis=0)
+            for i, row in enumerate(rows):
+                row[f"{name}_sum"] = float(total_sums[i + 1])
+                row[f"{name}_count"] = float(total_counts[i + 1])
+        return rows
     valids = {k: r.valid_mask() for k, r in rasters.items()}
-    rows: list[dict[str, float]] = []
+    rows = []
     for rs, cs, mask in zone_masks(geometries, first):
         row: dict[str, float] = {}
         for name, r in rasters.items():
