@@ -153,3 +153,18 @@ def test_lines_for_storage_are_whole_fen(acc):
 def test_no_study_and_no_physical_is_an_error():
     with pytest.raises(InvalidInput, match="no study area and no physical account"):
         run_gep(None, 2022, "ndrc-2022")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["520381", "520382", "520521", "522634"]),
+                          st.sampled_from([111, 131, 144, 145]),
+                          st.floats(0, 1e9, allow_nan=False)), min_size=1, max_size=12))
+def test_rollup_and_fen_invariants(rows):
+    """Roll-up keeps GEP to the fen; value is linear in quantity (V = Q × P)."""
+    phys = pd.DataFrame([{"region_code": r, "ecosystem_code": e, "indicator": "water_conservation",
+                          "quantity": q, "unit": "m3/yr", "method": "h"} for r, e, q in rows])
+    acc = run_gep(None, 2022, "ndrc-2022", physical=phys)
+    assert acc.rollup("province").gep_fen() == acc.gep_fen()
+    assert acc.rollup("prefecture").gep_fen() == acc.gep_fen()
+    price = acc.valued["price"].iloc[0]
+    assert acc.gep() == pytest.approx(phys["quantity"].sum() * price, rel=1e-9, abs=1e-6)
