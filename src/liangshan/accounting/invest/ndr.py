@@ -34,6 +34,7 @@ from liangshan.accounting.invest import io
 from liangshan.accounting.invest.sdr import (
     accumulate,
     distance_to_channel,
+    lookup,
     parse_algorithm,
     require,
     route,
@@ -50,6 +51,9 @@ LOGGER = logging.getLogger(__name__)
 TARGET_NODATA = -1.0  # ndr.py _TARGET_NODATA [V]
 IC_NODATA = float(np.finfo(np.float32).min)
 MAP_NODATA = float(np.finfo(np.float32).max)
+# intermediate rasters written by default; ``write_all_intermediates`` adds InVEST's others
+KEY_INTERMEDIATES = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p",
+                     "ic_factor"}
 
 
 @njit(cache=True)
@@ -152,10 +156,9 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
     return out
 
 
-def _lookup(table, col: str, codes: np.ndarray, nodata, label: str) -> np.ndarray:
-    mapping = table[col].astype(float).to_dict()
-    return io.reclassify(codes, nodata, mapping, TARGET_NODATA, dtype=np.float64,
-                         label="lulc_path", table_label=label).astype(np.float64)
+def _lookup(table, col: str, codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Column ``col`` of the biophysical table mapped onto LULC codes (0 off ``valid``)."""
+    return lookup(codes, valid, table[col].astype(float).to_dict(), col)
 
 
 def execute(args: dict[str, Any]) -> None:
@@ -166,7 +169,10 @@ def execute(args: dict[str, Any]) -> None:
     ``eff_[n|p]``, ``crit_len_[n|p]``, ``load_type_[n|p]``, ``proportion_subsurface_n``),
     ``threshold_flow_accumulation`` [px], ``k_param``, ``calc_n`` and/or ``calc_p``, and
     for N ``subsurface_critical_length_n`` [m] and ``subsurface_eff_n``. Optional:
-    ``results_suffix``, ``runoff_proxy_av``, ``flow_dir_algorithm`` ('MFD'/'D8').
+    ``results_suffix``, ``runoff_proxy_av``, ``flow_dir_algorithm`` ('MFD'/'D8'),
+    ``write_all_intermediates`` (default False: only ``KEY_INTERMEDIATES`` and the stream
+    raster go to ``intermediate_outputs/``; True adds d_dn, d_up, dist_to_channel,
+    runoff_proxy_index, loads, sub_ndr_n, flow accumulation and direction).
     """
     require(args, ["workspace_dir", "dem_path", "lulc_path", "runoff_proxy_path",
                    "watersheds_path", "biophysical_table_path",
@@ -216,8 +222,11 @@ def execute(args: dict[str, Any]) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         d_up = (fa_s / r.fa) * np.sqrt(r.fa * cell * cell)
         s_inv = np.where(slope_ok & dem_ok, 1.0 / s_th, 0.0)
-    d_dn = distance_to_channel(r, stream, s_inv)
-    dist_ch = distance_to_channel(r, stream, None)
+    if r.algorithm == "mfd":
+        d_dn, dist_ch = rt.distance_to_channel_mfd_pair(r.fd, stream, s_inv)
+    else:
+        d_dn = distance_to_channel(r, stream, s_inv)
+        dist_ch = distance_to_channel(r, stream, None)
     ic_ok = fa_ok & (d_dn != rt.DIST_NODATA) & (d_dn != 0) & (d_up != 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ic = np.where(ic_ok, np.log10(np.where(ic_ok, d_up / d_dn, 1.0)), 0.0)
@@ -234,7 +243,7 @@ def execute(args: dict[str, Any]) -> None:
         float(proxy_arr[proxy_ok].astype(np.float32).sum(dtype=np.float64) / proxy_ok.sum())
         if proxy_ok.any() else 0.0)
     rpi = proxy_arr if mean == 0 else proxy_arr / mean
-    codes = np.where(lulc_ok, lulc.array, lulc.nodata if lulc.nodata is not None else 0)
+    codes = lulc.array
     stream_ok = stream != rt.STREAM_NODATA
     stream01 = np.where(stream == 1, 1.0, 0.0)
     out: dict[str, tuple[np.ndarray, float]] = {}
@@ -248,22 +257,22 @@ def execute(args: dict[str, Any]) -> None:
     fields: dict[str, tuple[np.ndarray, float]] = {}
     load_ok = lulc_ok & proxy_ok
     for x in nutrients:
-        load = _lookup(table, f"load_{x}", codes, lulc.nodata, "biophysical_table_path")
-        eff_tab = _lookup(table, f"eff_{x}", codes, lulc.nodata, "biophysical_table_path")
+        load = _lookup(table, f"load_{x}", codes, lulc_ok)
+        eff_tab = _lookup(table, f"eff_{x}", codes, lulc_ok)
         app = table[f"load_type_{x}"].astype(str).str.lower() == "application-rate"
         if app.any():  # application-rate loads are reduced by (1 − eff) [V]
             factor = (1 - table[f"eff_{x}"].astype(float)).where(app, 1.0)
-            load = load * _lookup(factor.to_frame("f"), "f", codes, lulc.nodata, "")
+            load = load * _lookup(factor.to_frame("f"), "f", codes, lulc_ok)
         mod_load = load * rpi
         if x == "n":
-            prop = _lookup(table, "proportion_subsurface_n", codes, lulc.nodata, "")
+            prop = _lookup(table, "proportion_subsurface_n", codes, lulc_ok)
             surface_load = mod_load * (1 - prop)
             sub_load = mod_load * prop
         else:
             surface_load = mod_load
         er_ok = lulc_ok & stream_ok
         eff = np.where(er_ok, eff_tab * (1 - stream01), 0.0)
-        crit = np.where(er_ok, _lookup(table, f"crit_len_{x}", codes, lulc.nodata, "")
+        crit = np.where(er_ok, _lookup(table, f"crit_len_{x}", codes, lulc_ok)
                         * (1 - stream01), 0.0)
         eff_r = effective_retention(r.fd, stream, eff.astype(np.float32),
                                     crit.astype(np.float32), er_ok, cell, 256)
@@ -299,18 +308,22 @@ def execute(args: dict[str, Any]) -> None:
             fields["n_total_export"] = out["n_total_export"]
             fields["n_subsurface_load"] = inter["sub_load_n"]
 
-    for name, (arr, nd) in out.items():
-        io.write_raster(io.output_path(ws, f"{name}.tif", suffix), arr, dem, nd, np.float32)
-    for name, (arr, nd) in inter.items():
-        io.write_raster(io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr,
-                        dem, nd, np.float32)
-    io.write_raster(io.output_path(ws, "intermediate_outputs/stream.tif", suffix), stream,
-                    dem, rt.STREAM_NODATA, np.uint8)
-    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix),
-                    r.fa, dem, rt.FA_NODATA, np.float64)
     fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
-    io.write_raster(io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix),
-                    r.fd_raw, dem, fd_nd)
+    jobs = [(io.output_path(ws, f"{k}.tif", suffix), a, dem, nd, np.float32)
+            for k, (a, nd) in out.items()]
+    keep_all = io.as_bool(args.get("write_all_intermediates", False))
+    jobs += [(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix), a, dem, nd,
+              np.float32) for k, (a, nd) in inter.items()
+             if keep_all or k in KEY_INTERMEDIATES]
+    jobs += [] if not keep_all else [
+        (io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix), r.fa, dem,
+         rt.FA_NODATA, np.float64),
+        (io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix), r.fd_raw, dem,
+         fd_nd, None),
+    ]
+    jobs.append((io.output_path(ws, "intermediate_outputs/stream.tif", suffix), stream, dem,
+                 rt.STREAM_NODATA, np.uint8))
+    io.write_rasters_parallel(jobs)
     from liangshan.accounting.invest.sdr import watershed_totals
 
     io.write_vector(watershed_totals(gdf, dem, fields),

@@ -328,7 +328,9 @@ def execute(args: dict[str, Any]) -> None:
     ``lulc_path``, ``watersheds_path``, ``biophysical_table_path`` (``lucode``, ``usle_c``,
     ``usle_p``), ``threshold_flow_accumulation`` [px], ``k_param``, ``sdr_max``,
     ``ic_0_param``, ``l_max``. Optional: ``results_suffix``, ``drainage_path``,
-    ``flow_dir_algorithm`` ('MFD' default or 'D8'); ``n_workers`` is accepted and ignored.
+    ``flow_dir_algorithm`` ('MFD' default or 'D8'), ``write_all_intermediates`` (default
+    False: only sdr_factor, e_prime, ic and d_dn go to ``intermediate_outputs/``; True adds
+    f, ls, d_up, flow accumulation and direction); ``n_workers`` is accepted and ignored.
     Raises InvalidInput on bad input; every output is written atomically.
     """
     require(
@@ -390,16 +392,21 @@ def execute(args: dict[str, Any]) -> None:
     jobs = [(io.output_path(ws, f"{k}.tif", suffix), a, dem, nd, np.float32)
             for k, (a, nd) in out32.items()]
     jobs.append((io.output_path(ws, "stream.tif", suffix), stream, dem, BYTE_NODATA, np.uint8))
-    for name, arr, nd, dt in [
+    inter = [
         ("sdr_factor", sdr, TARGET_NODATA, np.float32),
         ("e_prime", e_prime, TARGET_NODATA, np.float32),
-        ("f", flux, -1.0, np.float32),
         ("ic", ic, IC_NODATA, np.float32),
         ("d_dn", d_dn, rt.DIST_NODATA, np.float32),
-        ("ls", ls, MAP_NODATA, np.float32),
-        ("flow_accumulation", r.fa, rt.FA_NODATA, np.float64),
-        ("flow_direction", r.fd_raw, fd_nd, None),
-    ]:
+    ]
+    if io.as_bool(args.get("write_all_intermediates", False)):
+        inter += [
+            ("f", flux, -1.0, np.float32),
+            ("ls", ls, MAP_NODATA, np.float32),
+            ("d_up", d_up, MAP_NODATA, np.float32),
+            ("flow_accumulation", r.fa, rt.FA_NODATA, np.float64),
+            ("flow_direction", r.fd_raw, fd_nd, None),
+        ]
+    for name, arr, nd, dt in inter:
         jobs.append((io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr, dem,
                      nd, dt))
     io.write_rasters_parallel(jobs)

@@ -49,6 +49,7 @@ __all__ = [
     "d8_to_mfd",
     "distance_to_channel_d8",
     "distance_to_channel_mfd",
+    "distance_to_channel_mfd_pair",
     "extract_streams_d8",
     "extract_streams_mfd",
     "fill_pits",
@@ -301,10 +302,12 @@ def extract_streams_d8(fa: np.ndarray, threshold: float) -> np.ndarray:
 
 
 @njit(cache=True)
-def _dist_mfd(fd, stream, weight, has_weight):
+def _dist_mfd(fd, stream, weight, has_weight, both):
+    """Weighted (or step-length) MFD distance; with ``both`` also the unweighted one."""
     nr, nc = fd.shape
     n = nr * nc
     dist = np.full((nr, nc), DIST_NODATA, dtype=np.float64)
+    dist2 = np.full((nr, nc) if both else (1, 1), DIST_NODATA, dtype=np.float64)
     done = np.zeros(n, dtype=np.bool_)
     outdeg = np.zeros(n, dtype=np.int8)
     stack = np.empty(n, dtype=np.int64)
@@ -314,6 +317,8 @@ def _dist_mfd(fd, stream, weight, has_weight):
             i = r * nc + c
             if stream[r, c] == 1:
                 dist[r, c] = 0.0
+                if both:
+                    dist2[r, c] = 0.0
                 stack[top] = i
                 top += 1
                 continue
@@ -342,6 +347,7 @@ def _dist_mfd(fd, stream, weight, has_weight):
             v = fd[r, c]
             sw = 0.0
             swd = 0.0
+            swd2 = 0.0
             for k in range(8):
                 q = _nib(v, k) if v != 0 else 0
                 if q == 0:
@@ -353,12 +359,16 @@ def _dist_mfd(fd, stream, weight, has_weight):
                 dn = dist[rr, cc]
                 if dn == DIST_NODATA:
                     continue
-                w = weight[rr, cc] if has_weight else SQRT2 if k & 1 else 1.0
+                step = SQRT2 if k & 1 else 1.0
+                w = weight[rr, cc] if has_weight else step
                 sw += q
                 swd += q * (w + dn)
+                if both:
+                    swd2 += q * (step + dist2[rr, cc])
             if sw != 0:
                 dist[r, c] = swd / sw
-        # release upstream neighbours
+                if both:
+                    dist2[r, c] = swd2 / sw
         for k in range(8):
             rr = r + ROW_OFFSETS[k]
             cc = c + COL_OFFSETS[k]
@@ -374,7 +384,7 @@ def _dist_mfd(fd, stream, weight, has_weight):
             if outdeg[j] == 0:
                 stack[top] = j
                 top += 1
-    return dist
+    return dist, dist2
 
 
 def distance_to_channel_mfd(
@@ -389,8 +399,18 @@ def distance_to_channel_mfd(
     float64, ``DIST_NODATA`` (−1) where no downstream path reaches a stream.
     """
     if weight is None:
-        return _dist_mfd(fd, stream, np.zeros((1, 1)), False)
-    return _dist_mfd(fd, stream, np.asarray(weight, dtype=np.float64), True)
+        return _dist_mfd(fd, stream, np.zeros((1, 1)), False, False)[0]
+    return _dist_mfd(fd, stream, np.asarray(weight, dtype=np.float64), True, False)[0]
+
+
+def distance_to_channel_mfd_pair(
+    fd: np.ndarray, stream: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(weighted, unweighted) MFD distances to stream in one sweep (NDR needs both).
+
+    The defined pixels are the same for both, so one traversal serves both.
+    """
+    return _dist_mfd(fd, stream, np.asarray(weight, dtype=np.float64), True, True)
 
 
 @njit(cache=True)
