@@ -13,8 +13,8 @@ import rasterio
 from rasterio.features import rasterize
 
 from liangshan.datasets import sample_build
-from liangshan.datasets.boundaries import guizhou_county_codes
-from liangshan.datasets.sample import write_sample_study_area
+from liangshan.datasets.boundaries import PILOT_COUNTIES, guizhou_county_codes
+from liangshan.datasets.sample import demo_study_area, write_sample_study_area
 from liangshan.datasets.study import LAYERS, StudyArea
 from liangshan.errors import InvalidInput
 
@@ -261,3 +261,10 @@ def test_progress_is_overall_and_monotonic(tmp_path: Path):
     assert fractions == sorted(fractions)
     assert seen[-1] == ("done", 1.0)
     assert {"calibration", "rasters", "tables"} <= {s for s, _ in seen}
+
+
+def test_demo_study_area_is_cached_per_parameters(tmp_path: Path):
+    a = demo_study_area(tmp_path, resolution_m=2000.0)
+    assert a.name == "sample-pilots-2000m-seed42"
+    assert StudyArea.open(a).manifest.generator["counties"] == list(PILOT_COUNTIES)
+    assert demo_study_area(tmp_path, resolution_m=2000.0) == a
