@@ -9,6 +9,8 @@ import _small_case as sc
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liangshan.accounting.account import compare, region_at, to_fen
 from liangshan.accounting.run import run_gep
