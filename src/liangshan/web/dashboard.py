@@ -153,6 +153,7 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
     own = {r.region_code: r for r in effective_accounts(session, year)}
     chart = Chart("map", ["region_code", "name", "pilot", "metric", "value", "unit",
                           "value_fen", "value_wan_yuan", "text"])
+    wan = "万元" if lang == "zh" else "10⁴ CNY"
     if metric.startswith("ind:"):
         frame = frame[frame["indicator"] == metric[4:]]
     totals = frame.groupby("county")["value_fen"].sum()
@@ -165,7 +166,7 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
             if not info.get("area_km2"):
                 continue
             per_km2 = Decimal(fen) / Decimal(str(info["area_km2"]))
-            row.update(value=float(per_km2 / 1_000_000), unit="万元/km²",
+            row.update(value=float(per_km2 / 1_000_000), unit=f"{wan}/km²",
                        value_fen="", value_wan_yuan=fen_to_wan(int(per_km2)),
                        text=f"{format_money(int(per_km2), lang)}/km²")
         elif metric == "gep_gdp":
@@ -177,7 +178,7 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
             row.update(value=float(ratio), unit="ratio", value_fen="", value_wan_yuan="",
                        text=str(ratio.quantize(Decimal("0.001"))))
         else:
-            row.update(value=_wan(fen), unit="万元", value_fen=fen,
+            row.update(value=_wan(fen), unit=wan, value_fen=fen,
                        value_wan_yuan=fen_to_wan(fen), text=format_money(fen, lang))
         chart.rows.append(row)
     chart.rows.sort(key=lambda r: r["value"], reverse=True)

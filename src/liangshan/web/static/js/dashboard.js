@@ -45,7 +45,7 @@
       var item = { name: code, value: r ? r.value : null };
       if (p.pilot) {
         item.itemStyle = { borderColor: '#c2410c', borderWidth: 2.5 };
-        item.label = { show: true, fontWeight: 'bold', color: '#7c2d12' };
+        item.label = { show: true, fontWeight: 'bold', color: '#7c2d12', textBorderColor: '#fff', textBorderWidth: 2 };
       }
       return item;
     });
@@ -58,7 +58,8 @@
       } },
       visualMap: { type: 'continuous', min: values.length ? Math.min.apply(null, values) : 0,
         max: values.length ? Math.max.apply(null, values) : 1, calculable: true, left: 8, bottom: 8,
-        text: [u === 'ratio' ? 'GEP/GDP' : u, ''],
+        text: [u === 'ratio' ? 'GEP/GDP' : u, ''], precision: u === 'ratio' ? 3 : 0,
+        formatter: function (v) { return Number(v).toLocaleString(undefined, { maximumFractionDigits: u === 'ratio' ? 3 : 0 }); },
         inRange: { color: ['#e7f2e4', '#9fcf98', '#4c9a5a', '#1f5e35'] } },
       series: [{ type: 'map', map: 'guizhou', nameProperty: 'code', roam: true, selectedMode: false,
         layoutCenter: ['50%', '50%'], layoutSize: '95%',
