@@ -7,8 +7,10 @@ test_merkle.py) and verify with nothing but the proof, leaf hash, size and root.
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -100,3 +102,28 @@ def test_signing_key_is_generated_once_into_the_data_directory(db_session: Sessi
     assert keys.load_signer().seed == signer.seed  # loaded, not regenerated
     assert keys.load_verifier() == signer.verifier()
     assert note.open_checkpoint(first.note, signer.verifier()).size == 0
+
+
+def test_proof_bundle_verifies_offline_and_detects_tampering(db_session: Session) -> None:
+    _fill(db_session, 11)
+    bundle = service.proof_bundle(db_session, 7)
+    db_session.commit()
+    verifier = keys.load_verifier()
+    cp, payload = service.verify_bundle(bundle, verifier)
+    assert (cp.size, payload) == (11, canonical_json({"event": "harvest", "batch": "B007",
+                                                      "kg": 7}))
+    forged = dict(bundle, payload=base64.b64encode(b'{"batch":"B007","event":"harvest",'
+                                                   b'"kg":700}').decode())
+    with pytest.raises(merkle.ProofError):
+        service.verify_bundle(forged, verifier)
+    with pytest.raises(note.NoteError):
+        service.verify_bundle(bundle, note.generate_signer(verifier.name).verifier())
+    with pytest.raises(InvalidInput, match="malformed"):
+        service.verify_bundle({"index": 7}, verifier)
+
+
+def test_workers_racing_to_create_the_key_end_with_one_key(tmp_path) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        signers = list(pool.map(lambda _: keys.load_signer(tmp_path / "k"), range(8)))
+    assert len({s.seed for s in signers}) == 1
+    assert keys.load_verifier(tmp_path / "k") == signers[0].verifier()

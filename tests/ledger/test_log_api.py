@@ -63,3 +63,11 @@ def test_journal_leaves_need_a_login_and_bad_requests_are_clear(client) -> None:
     r = client.get("/log/proof/inclusion", params={"index": 0, "size": 99})
     assert r.status_code == 422 and "outside 0 … 9" in r.json()["message"]
     assert client.get("/log/entries/99").status_code == 404
+
+
+def test_bundle_route_serves_an_offline_checkable_proof(client) -> None:
+    r = client.get("/log/bundle/5")
+    assert r.status_code == 200, r.text
+    cp, payload = service.verify_bundle(r.json(), keys.load_verifier())
+    assert cp.size == 9 and payload == b'{"batch":"LS-7","step":2}'
+    assert client.get("/log/bundle/2").status_code == 401  # a journal leaf

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
@@ -61,3 +61,9 @@ def entry(session: SessionDep, principal: OptionalPrincipalDep, index: int) -> L
                    payload_base64=_b64(payload),
                    payload=decoded if isinstance(decoded, dict) else None,
                    created_at=leaf.created_at)
+
+
+@router.get("/bundle/{index}")
+def bundle(session: SessionDep, principal: OptionalPrincipalDep, index: int) -> dict[str, Any]:
+    """Leaf ``index`` + inclusion proof + signed checkpoint, checkable offline."""
+    return service.proof_bundle(session, index, authenticated=principal is not None)

@@ -35,17 +35,26 @@ def key_dir() -> Path:
     return get_settings().data_dir / "keys"
 
 
-def _write_atomic(path: Path, text: str, mode: int) -> None:
+def _write_atomic(path: Path, text: str, mode: int, *, exclusive: bool = False) -> bool:
+    """Write via a temporary file; ``exclusive``: never replace, return False if it exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
+            fh.flush()
+            os.fsync(fh.fileno())
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic and fails if another process made the key first
+        except FileExistsError:
+            return False
+        return True
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_signer(directory: Path | None = None, *, origin: str = DEFAULT_ORIGIN,
@@ -68,7 +77,8 @@ def load_signer(directory: Path | None = None, *, origin: str = DEFAULT_ORIGIN,
                                  hint="run the server or 'liangshan log checkpoint' once to "
                                  "generate it, or copy the key there")
     signer = generate_signer(origin)
-    _write_atomic(path, signer.encode(), 0o600)
+    if not _write_atomic(path, signer.encode(), 0o600, exclusive=True):
+        return load_signer(directory, create=False)  # another worker won the race
     _write_atomic(directory / VERIFIER_FILE, signer.verifier().encode(), 0o644)
     return signer
 

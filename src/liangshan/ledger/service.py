@@ -15,10 +15,13 @@ rows and its log leaf land together or not at all.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from sqlalchemy.orm import Session
 
 from liangshan.errors import NotAuthenticated
+from liangshan.ledger.bundle import make_bundle, verify_bundle
 from liangshan.ledger.journal import (
     InsufficientBalance,
     account_history,
@@ -48,8 +51,9 @@ __all__ = [
     "InsufficientBalance", "LogProblem", "account_history", "append_leaf", "balance",
     "canonical_json", "consistency_proof", "current_checkpoint", "find_idempotent",
     "get_account", "get_leaf", "inclusion_proof", "latest_checkpoint", "load_signer",
-    "load_verifier", "log_size", "open_account", "post_entry", "read_leaf",
-    "remember_idempotent", "root_hash", "sign_checkpoint", "verify_cli", "verify_log",
+    "load_verifier", "log_size", "open_account", "post_entry", "proof_bundle", "read_leaf",
+    "remember_idempotent", "root_hash", "sign_checkpoint", "verify_bundle", "verify_cli",
+    "verify_log",
 ]
 
 #: Leaf kinds whose payload names account holders and amounts: readable after login only.
@@ -72,6 +76,18 @@ def current_checkpoint(session: Session) -> SignedCheckpoint:
     if latest is not None and latest.tree_size == log_size(session):
         return latest
     return sign_checkpoint(session, load_signer())
+
+
+def proof_bundle(session: Session, index: int, *, authenticated: bool = True) -> dict[str, Any]:
+    """Leaf ``index`` with its inclusion proof against the current signed checkpoint.
+
+    The dict is self-contained: :func:`verify_bundle` checks it offline with the
+    log's public key (e.g. behind a trace QR code).
+    """
+    leaf = read_leaf(session, index, authenticated=authenticated)
+    cp = current_checkpoint(session)
+    proof = inclusion_proof(session, index, cp.tree_size)
+    return make_bundle(index, leaf.kind, bytes(leaf.payload), proof, cp.note, cp.tree_size)
 
 
 def verify_cli(session: Session, console: Console | None = None) -> int:

@@ -24,7 +24,6 @@ import base64
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -43,8 +42,6 @@ from liangshan.ledger.models import (
     SignedCheckpoint,
 )
 from liangshan.ledger.note import NoteVerifier, open_note, parse_checkpoint, split_note
-
-LEDGER_KINDS = {"journal": "ledger_entries", "ledger_account": "ledger_accounts"}
 
 
 @dataclass(frozen=True)
@@ -164,48 +161,61 @@ def _check_checkpoints(checkpoints: list[SignedCheckpoint], size: int,
                                        "size or root column differs from the signed note"))
 
 
+def _leaf_records(session: Session, indices: list[int]) -> dict[int, tuple[str, bytes]]:
+    rows = session.execute(select(LogLeaf.leaf_index, LogLeaf.kind, LogLeaf.payload)
+                           .where(LogLeaf.leaf_index.in_(indices)))
+    return {int(i): (k, bytes(p)) for i, k, p in rows}
+
+
+def _compare(table: str, row: str, log_index: int, kind: str, payload: bytes,
+             leaves: dict[int, tuple[str, bytes]], problems: list[LogProblem]) -> None:
+    leaf = leaves.get(log_index)
+    if leaf is None or leaf[0] != kind:
+        problems.append(LogProblem(table, row, f"log leaf {log_index} is not its {kind} record"))
+    elif leaf[1] != payload:
+        problems.append(LogProblem(table, row, f"content changed: differs from what log leaf "
+                                   f"{log_index} recorded"))
+
+
 def _check_records(session: Session, chunk: int, problems: list[LogProblem]) -> None:
     accounts = {a.id: a for a in session.scalars(select(LedgerAccount))}
-    referenced: dict[int, str] = {}
-
-    def compare(table: str, row: str, log_index: int, kind: str, payload: bytes) -> None:
-        referenced[log_index] = table
-        leaf = session.get(LogLeaf, log_index)
-        if leaf is None or leaf.kind != kind:
-            problems.append(LogProblem(table, row, f"log leaf {log_index} is not its {kind} "
-                                       "record"))
-        elif bytes(leaf.payload) != payload:
-            problems.append(LogProblem(table, row, f"content changed: differs from what log "
-                                       f"leaf {log_index} recorded"))
-
-    for acc in accounts.values():
-        compare("ledger_accounts", f"id {acc.id} ({acc.code})", acc.log_index, "ledger_account",
-                canonical_json(account_payload(acc)))
-    previous: tuple[int, datetime] | None = None
-    for entry in session.scalars(select(JournalEntry).order_by(JournalEntry.id)
-                                 .execution_options(yield_per=chunk)):
-        row = f"id {entry.id} (key {entry.idempotency_key!r})"
-        try:
-            payload = canonical_json(entry_payload(entry, accounts))
-        except KeyError as exc:
-            problems.append(LogProblem("ledger_postings", f"entry {entry.id}",
-                                       f"refers to a missing account {exc}"))
-            continue
-        compare("ledger_entries", row, entry.log_index, "journal", payload)
-        sums: dict[str, int] = defaultdict(int)
-        for p in entry.postings:
-            sums[accounts[p.account_id].asset] += p.amount
-        if any(sums.values()):
-            problems.append(LogProblem("ledger_entries", row, f"does not balance: {dict(sums)}"))
-        if previous is not None and entry.log_index < previous[0]:
-            problems.append(LogProblem("ledger_entries", row,
-                                       "order changed: logged before the entry before it"))
-        previous = (entry.log_index, entry.created_at)
-    orphans = session.execute(select(LogLeaf.leaf_index, LogLeaf.kind)
-                              .where(LogLeaf.kind.in_(LEDGER_KINDS)))
-    for index, kind in orphans:
-        if int(index) not in referenced:
-            problems.append(LogProblem(LEDGER_KINDS[kind], f"(log leaf {index})",
+    ordered = sorted(accounts.values(), key=lambda a: a.id)
+    for start in range(0, len(ordered), chunk):
+        part = ordered[start:start + chunk]
+        leaves = _leaf_records(session, [a.log_index for a in part])
+        for acc in part:
+            _compare("ledger_accounts", f"id {acc.id} ({acc.code})", acc.log_index,
+                     "ledger_account", canonical_json(account_payload(acc)), leaves, problems)
+    previous: int | None = None
+    entries = session.scalars(select(JournalEntry).order_by(JournalEntry.id)
+                              .execution_options(yield_per=chunk))
+    for part in entries.partitions():
+        leaves = _leaf_records(session, [e.log_index for e in part])
+        for entry in part:
+            row = f"id {entry.id} (key {entry.idempotency_key!r})"
+            if any(p.account_id not in accounts for p in entry.postings):
+                problems.append(LogProblem("ledger_postings", f"entry {entry.id}",
+                                           "refers to an account that does not exist"))
+                continue
+            _compare("ledger_entries", row, entry.log_index, "journal",
+                     canonical_json(entry_payload(entry, accounts)), leaves, problems)
+            sums: dict[str, int] = defaultdict(int)
+            for p in entry.postings:
+                sums[accounts[p.account_id].asset] += p.amount
+            if any(sums.values()):
+                problems.append(LogProblem("ledger_entries", row,
+                                           f"does not balance: {dict(sums)}"))
+            if previous is not None and entry.log_index < previous:
+                problems.append(LogProblem("ledger_entries", row,
+                                           "order changed: logged before the entry before it"))
+            previous = entry.log_index
+    for kind, table, model in (("journal", "ledger_entries", JournalEntry),
+                               ("ledger_account", "ledger_accounts", LedgerAccount)):
+        orphans = session.scalars(select(LogLeaf.leaf_index).where(
+            LogLeaf.kind == kind,
+            ~select(model.id).where(model.log_index == LogLeaf.leaf_index).exists()))
+        for index in orphans:
+            problems.append(LogProblem(table, f"(log leaf {index})",
                                        "row missing: the log records it but the table lost it"))
     dangling = session.execute(select(IdempotencyKey.key).outerjoin(
         JournalEntry, IdempotencyKey.entry_id == JournalEntry.id).where(
