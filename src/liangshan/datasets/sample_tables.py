@@ -84,6 +84,10 @@ def socioeconomic(cps: list[CountyParams], years: list[int]) -> pd.DataFrame:
             elif gdp is not None and gdp_pc is not None and gdp[1] == gdp_pc[1]:
                 pop_y = gdp[0] / gdp_pc[0] * (1 + POP_TREND) ** (y - (gdp[1] or y))
                 src.append("population = GDP / GDP per capita (calibration.csv) [K]")
+            elif gdp is not None:
+                gdp_then = gdp[0] * (1 + GDP_GROWTH) ** (2023 - (gdp[1] or 2023))
+                pop_y = gdp_then / GUIZHOU_GDP_PC * (1 + POP_TREND) ** (y - 2023)
+                src.append("population generated: published GDP / Guizhou GDP per capita")
             else:
                 pop_y = p.area_km2 * GUIZHOU_DENSITY / 1e4 * (0.8 + 10 * p.urban)
                 src.append("population generated from area × Guizhou density")
