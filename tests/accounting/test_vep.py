@@ -31,6 +31,7 @@ def test_vep_footprint_inside_a_county(tmp_path):
     with pytest.raises(InvalidInput, match="not accepted"):
         run_gep(study, YEAR, physical_options={"hot_dayz": 60})
     assert vep.regions == ["forest-lot-1"]
+    assert gep.region_names and set(gep.region_names) == {"520381", "520521"}
     assert 0 < vep.gep() < gep.totals().set_index("region_code").loc["520381", "gep_yuan"]
     # Statistics of the county are not apportioned to the unit: gaps, not zeros.
     assert vep.valued["source"].eq("physical").all()

@@ -90,6 +90,18 @@ def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
         "area_km2": pd.to_numeric(se["area_km2"], errors="coerce")})
 
 
+def region_names(study: Any) -> dict[str, str]:
+    """region_code -> name from the study's zones, when it has them (else empty)."""
+    try:
+        zones = getattr(study, "zones", None)
+    except Exception:  # names are cosmetic; a zones problem surfaces in the physical step
+        return {}
+    if zones is None or "region_code" not in getattr(zones, "columns", []):
+        return {}
+    names = zones["name"] if "name" in zones.columns else zones["region_code"]
+    return {str(c): str(n) for c, n in zip(zones["region_code"], names, strict=True)}
+
+
 def physical_gaps(physical: pd.DataFrame) -> list[dict[str, Any]]:
     """The physical engine's ``attrs["gaps"]`` as account gaps (``not accounted: …``)."""
     out = []
@@ -171,5 +183,6 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps + physical_gaps(physical)),
                   rules=ctx.rules, socioeconomic=socio, manifest=manifest,
                   warnings=ctx.warnings)
+    acc.region_names = region_names(study)
     tick("done", 1.0)
     return acc

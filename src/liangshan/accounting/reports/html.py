@@ -93,7 +93,8 @@ def render_html(account: Account, *, title: str | None = None) -> str:
         f"<h1>{html.escape(title)}</h1>",
         f"<p>核算口径 (profile): <b>{html.escape(account.profile)}</b> · 核算ID: "
         f"<code>{html.escape(account.id)}</code> · 地区: "
-        f"{html.escape(', '.join(account.regions))}</p>", warn,
+        f"{html.escape(', '.join(account.region_names.get(r, r) + f' ({r})' for r in account.regions))}"
+        "</p>", warn,
         '<div class="cards">' + "".join(f'<div class="card">{html.escape(k)}<b>{v}</b></div>'
                                        for k, v in cards) + "</div>",
         "<h2>分类价值</h2>",

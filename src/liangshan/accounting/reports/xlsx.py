@@ -72,7 +72,8 @@ def write_xlsx(account: Account, path: str | Path, *, region: str | None = None,
     Values in Table B and C are 万元 (10⁴ CNY) per year.
     """
     path = Path(path)
-    where = region_name or region or "全部核算单元"
+    where = (region_name or (account.region_names.get(str(region)) if region else None)
+             or region or "全部核算单元")
     base = f"核算年度: {account.year}    核算单元: {where}    核算口径: {account.profile}"
     wb = Workbook()
     wb.remove(wb.active)
