@@ -23,9 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from liangshan.accounting.invest import check_args
 from liangshan.accounting.invest import io as iio
@@ -39,6 +39,63 @@ _SCENARIO_COLUMN = {"cur": "cur_path", "fut": "fut_path", "bas": "base_path"}
 __all__ = ["decay", "execute", "quality", "threat_distance"]
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _edt_pixels(present: np.ndarray, far: float) -> np.ndarray:
+    """Exact Euclidean distance (pixels) to the nearest True pixel (Felzenszwalb–Huttenlocher).
+
+    Pass 1 sweeps rows (contiguous) to get each column's vertical distance; pass 2 takes,
+    per row, the lower envelope of the parabolas (x − q)² + g(q)². Both passes are parallel.
+    """
+    rows, cols = present.shape
+    g = np.empty((rows, cols), dtype=np.float64)
+    nchunks = 64
+    step = (cols + nchunks - 1) // nchunks
+    for c in numba.prange(nchunks):
+        c0 = c * step
+        c1 = min(c0 + step, cols)
+        for j in range(c0, c1):
+            g[0, j] = 0.0 if present[0, j] else far
+        for i in range(1, rows):
+            for j in range(c0, c1):
+                g[i, j] = 0.0 if present[i, j] else g[i - 1, j] + 1.0
+        for i in range(rows - 2, -1, -1):
+            for j in range(c0, c1):
+                if g[i + 1, j] + 1.0 < g[i, j]:
+                    g[i, j] = g[i + 1, j] + 1.0
+    out = np.empty((rows, cols), dtype=np.float32)
+    for i in numba.prange(rows):
+        f = g[i]
+        v = np.empty(cols, dtype=np.int64)
+        z = np.empty(cols + 1, dtype=np.float64)
+        k = 0
+        v[0] = 0
+        z[0] = -np.inf
+        z[1] = np.inf
+        for q in range(1, cols):
+            while True:
+                p = v[k]
+                s = ((f[q] * f[q] + q * q) - (f[p] * f[p] + p * p)) / (2.0 * (q - p))
+                if s <= z[k] and k > 0:
+                    k -= 1
+                    continue
+                if s <= z[k]:  # k == 0: the new parabola replaces the first one
+                    v[0] = q
+                    z[1] = np.inf
+                    break
+                k += 1
+                v[k] = q
+                z[k] = s
+                z[k + 1] = np.inf
+                break
+        k = 0
+        for q in range(cols):
+            while z[k + 1] < q:
+                k += 1
+            d = q - v[k]
+            out[i, q] = np.float32(np.sqrt(d * d + f[v[k]] * f[v[k]]))
+    return out
+
+
 def threat_distance(threat: np.ndarray, nodata: float | None) -> np.ndarray:
     """Distance (pixels, float32) from each pixel to the nearest threat pixel.
 
@@ -48,7 +105,35 @@ def threat_distance(threat: np.ndarray, nodata: float | None) -> np.ndarray:
     present = (threat != 0) & ~iio.nodata_mask(threat, nodata)
     if not present.any():
         return np.full(threat.shape, float(sum(threat.shape)), dtype=np.float32)
-    return ndimage.distance_transform_edt(~present).astype(np.float32)
+    return _edt_pixels(present, float(10 * sum(threat.shape)))
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _add_degradation(dist, sens, maxd, exponential, weight, access, has_access, deg_sum):
+    """deg_sum += i_r(d) · S · w_r/Σw · β, in float32 and InVEST's multiplication order."""
+    for i in numba.prange(dist.size):
+        d = dist[i]
+        if d > maxd:
+            imp = np.float32(0.0)
+        elif exponential:
+            imp = np.float32(np.exp((-d * np.float32(2.99)) / maxd))
+        else:
+            imp = (maxd - d) / maxd
+        val = imp * sens[i] * weight
+        if has_access:
+            val = val * access[i]
+        deg_sum[i] += val
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _quality_kernel(deg_sum, habitat, hab_nodata, ksq, out_nodata, q):
+    for i in numba.prange(deg_sum.size):
+        if habitat[i] == hab_nodata:
+            deg_sum[i] = out_nodata
+            q[i] = out_nodata
+            continue
+        dz = deg_sum[i] ** np.float32(SCALING_PARAM)
+        q[i] = habitat[i] * (np.float32(1.0) - dz / (dz + ksq))
 
 
 def decay(dist: np.ndarray, max_dist_pixels: float, kind: str) -> np.ndarray:
@@ -173,8 +258,9 @@ def execute(args: dict[str, Any]) -> None:
                 f"Threat rasters should have values between 0 and 1: {r.path} "
                 f"({key}) has values in [{vals.min()}, {vals.max()}]")
 
-    access = np.ones(grid.shape, dtype=np.float32)
-    if args.get("access_vector_path"):
+    access = np.ones(1, dtype=np.float32)
+    has_access = bool(args.get("access_vector_path"))
+    if has_access:
         from affine import Affine
         from rasterio.features import rasterize
 
@@ -196,22 +282,25 @@ def execute(args: dict[str, Any]) -> None:
             continue
         lc = lulc[s]
         label = scen_args[s]
-        habitat = iio.reclassify(lc.array, lc.nodata, sens["habitat"].to_dict(), OUT_NODATA,
-                                 label=label, table_label="sensitivity_table_path")
-        invalid = habitat == np.float32(OUT_NODATA)
+        columns = [sens["habitat"].to_dict()] + [sens[t].to_dict() for t in threats.index]
+        habitat, *sens_arrays = iio.reclassify_many(
+            lc.array, lc.nodata, columns, OUT_NODATA, label=label,
+            table_label="sensitivity_table_path")
         deg_sum = np.zeros(grid.shape, dtype=np.float32)
-        for t, row in threats.iterrows():
+        for (t, row), sens_t in zip(threats.iterrows(), sens_arrays, strict=True):
             tr = iio.warp_to_grid(threat_r[f"{s}:{t}"], grid)
-            impact = decay(threat_distance(tr.array, tr.nodata), float(row["max_dist"]) / cell,
-                           row["decay"])
-            sens_t = iio.reclassify(lc.array, lc.nodata, sens[t].to_dict(), OUT_NODATA,
-                                    label=label, table_label="sensitivity_table_path")
-            invalid |= sens_t == np.float32(OUT_NODATA)
-            deg_sum += impact * sens_t * np.float32(float(row["weight"]) / weight_sum) * access
-        deg_sum[invalid] = MAP_NODATA
-        q = np.full(grid.shape, MAP_NODATA, dtype=np.float32)
-        ok = ~invalid
-        q[ok] = quality(deg_sum[ok], habitat[ok], k)
+            dist = threat_distance(tr.array, tr.nodata)
+            if row["decay"] not in ("linear", "exponential"):
+                raise InvalidInput(f"threat {t!r}: decay {row['decay']!r} must be "
+                                   "'linear' or 'exponential'")
+            _add_degradation(
+                dist.ravel(), sens_t.ravel(), np.float32(float(row["max_dist"]) / cell),
+                row["decay"] == "exponential", np.float32(float(row["weight"]) / weight_sum),
+                access.ravel(), has_access, deg_sum.ravel())
+            del dist, sens_t
+        q = np.empty(grid.shape, dtype=np.float32)
+        _quality_kernel(deg_sum.ravel(), habitat.ravel(), np.float32(OUT_NODATA),
+                        np.float32(k**SCALING_PARAM), np.float32(MAP_NODATA), q.ravel())
         jobs += [(iio.output_path(ws, f"deg_sum_{s[0]}.tif", suffix), deg_sum, grid, MAP_NODATA),
                  (iio.output_path(ws, f"quality_{s[0]}.tif", suffix), q, grid, MAP_NODATA)]
 
