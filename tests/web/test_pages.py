@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
+import openpyxl
 import pytest
 from _web_seed import PASSWORD, PILOTS, account_in, login
 
@@ -124,6 +125,15 @@ def test_downloads_carry_exact_fen(client, seeded):
     body = client.get(f"/web/accounts/{seeded['chishui_2022']}/download.json").json()
     assert body["account"]["gep_fen"] == 335_855_520_000 and len(body["lines"]) == 7
     assert client.get(f"/web/accounts/{seeded['draft']}/download.csv").status_code == 404
+
+
+def test_xlsx_holds_the_tables(client, seeded):
+    content = client.get(f"/web/accounts/{seeded['chishui_2022']}/download.xlsx").content
+    wb = openpyxl.load_workbook(io.BytesIO(content))
+    assert wb.sheetnames == ["A", "B", "C", "manifest"]
+    values = [row for row in wb["B"].iter_rows(min_row=3, values_only=True)]
+    water = next(r for r in values if r[1] == "水源涵养")
+    assert water[-2] == pytest.approx(205_319.52) and water[-1] == pytest.approx(61.13)
 
 
 def test_compare_two_years(client):

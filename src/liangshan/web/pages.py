@@ -21,7 +21,7 @@ from liangshan.accounts.schemas import LineOut
 from liangshan.errors import NotAuthenticated, NotFound
 from liangshan.identity import service as identity
 from liangshan.identity.access import Principal
-from liangshan.web import auth, dashboard, geo, tables
+from liangshan.web import auth, dashboard, geo, tables, workbook
 from liangshan.web.auth import WebPrincipal, WebSession
 from liangshan.web.i18n import pick_lang, translate
 from liangshan.web.labels import class_label, value_label
@@ -156,12 +156,23 @@ def account_page(request: Request, session: WebSession, principal: WebPrincipal,
 
 
 @router.get("/web/accounts/{account_id}/download.{fmt}")
-def account_download(session: WebSession, principal: WebPrincipal, account_id: str,
-                     fmt: str) -> Response:
-    """The account's lines as CSV (UTF-8 with BOM) or JSON (header + lines)."""
-    if fmt not in ("csv", "json"):
-        raise NotFound(f"no download format {fmt!r}", hint="use download.csv or download.json")
+def account_download(request: Request, session: WebSession, principal: WebPrincipal,
+                     account_id: str, fmt: str) -> Response:
+    """The account's lines as CSV (UTF-8 with BOM) or JSON (header + lines); its tables as XLSX."""
+    if fmt not in ("csv", "json", "xlsx"):
+        raise NotFound(f"no download format {fmt!r}",
+                       hint="use download.csv, download.json or download.xlsx")
     row = _visible_account(session, account_id, principal)
+    if fmt == "xlsx":
+        lang = pick_lang(request)
+        stored = accounts.lines(session, account_id)
+        body = workbook.account_workbook(
+            row, tables.summary_table(row, stored, lang), tables.physical_table(stored, lang),
+            tables.value_table(stored, row.gep_fen, lang), tables.column_headers(lang),
+            accounts.manifest_hash(row.manifest), lang)
+        return Response(body, media_type="application/vnd.openxmlformats-officedocument."
+                        "spreadsheetml.sheet", headers={"Content-Disposition":
+                        f'attachment; filename="account-{account_id[:16]}.xlsx"'})
     lines = [LineOut.model_validate(r).model_dump() for r in accounts.lines(session, account_id)]
     if fmt == "csv":
         chart = dashboard.Chart("lines", list(LineOut.model_fields), lines)
