@@ -117,3 +117,28 @@ def test_bad_toml_and_schema(area_copy: Path):
     m.write_text(tomli_w.dumps({"study": {"name": "x", "crs": "EPSG:3857"}}), encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"study\.years"):
         StudyArea.open(area_copy)
+
+
+def test_validate_sample_and_broken_copies(sample_area: Path, area_copy: Path):
+    StudyArea.open(sample_area).validate()
+    f = area_copy / "tables" / "tourism.csv"
+    df = pd.read_csv(f, dtype={"region_code": str})
+    df.loc[3, "region_code"] = "520999"
+    df.to_csv(f, index=False)
+    with pytest.raises(InvalidInput, match=r"line 5: region_code '520999'"):
+        StudyArea.open(area_copy).validate()
+
+
+def test_validate_refuses_multiband_raster(area_copy: Path):
+    import numpy as np
+    import rasterio
+
+    path = area_copy / "rasters" / "dem.tif"
+    with rasterio.open(path) as src:
+        profile = src.profile
+        data = src.read(1)
+    profile.update(count=2, sparse_ok=False)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.stack([data, data]))
+    with pytest.raises(InvalidInput, match="2 bands"):
+        StudyArea.open(area_copy).validate()

@@ -345,3 +345,41 @@ class StudyArea:
                 raise InvalidInput(f"{f}: empty year at line {row}", hint="fill the year")
             df["year"] = df["year"].astype(int)
         return df
+
+    def validate(self) -> None:
+        """Deep check of every file (slower than :meth:`open`): raises InvalidInput.
+
+        Zones readable with unique codes and a CRS; every raster a single-band GeoTIFF
+        with a CRS, integer-typed if categorical; every table readable with its columns,
+        each ``region_code`` one of the zones' codes.
+        """
+        import rasterio
+
+        codes = set(self.zones["region_code"])
+        for r in self.manifest.rasters:
+            f = self.root / r.file
+            try:
+                with rasterio.open(f) as ds:
+                    count, crs, dtype = ds.count, ds.crs, ds.dtypes[0]
+            except rasterio.errors.RasterioIOError as exc:
+                raise InvalidInput(f"{f}: raster {r.name!r} cannot be read ({exc})",
+                                   hint="write a GeoTIFF") from exc
+            if count != 1:
+                raise InvalidInput(f"{f}: raster {r.name!r} has {count} bands, expected 1",
+                                   hint="write one layer per file")
+            if crs is None:
+                raise InvalidInput(f"{f}: raster {r.name!r} has no CRS",
+                                   hint="write the file with its CRS")
+            if r.kind == "categorical" and not dtype.startswith(("uint", "int")):
+                raise InvalidInput(f"{f}: categorical raster {r.name!r} has type {dtype}, "
+                                   "expected an integer type", hint="write codes as uint16")
+        for t in self.manifest.tables:
+            df = self.table(t.name)
+            unknown = ~df["region_code"].isin(codes)
+            if unknown.any():
+                i = int(df.index[unknown][0])
+                raise InvalidInput(
+                    f"{self.root / t.file}: line {i + 2}: region_code "
+                    f"{df.loc[i, 'region_code']!r} is not a zone of {self.manifest.zones.file}",
+                    hint="fix the code or add the zone",
+                )
