@@ -184,6 +184,9 @@ def test_cache_and_refusals(tmp_path: Path):
     afile.write_text("x", encoding="utf-8")
     with pytest.raises(InvalidInput):
         write_sample_study_area(afile, **kw)
+    (out / "rasters" / "dem.tif").unlink()  # a damaged cache is reported, not returned
+    with pytest.raises(InvalidInput, match="damaged"):
+        write_sample_study_area(tmp_path / "s", **kw)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert StudyArea.open(write_sample_study_area(empty, **kw)).years == [2022]

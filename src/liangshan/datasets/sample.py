@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from liangshan.datasets.boundaries import check_county_codes
-from liangshan.datasets.study import MANIFEST
+from liangshan.datasets.study import MANIFEST, StudyArea
 from liangshan.errors import InvalidInput
 
 #: Bumped whenever the generator's output changes for the same parameters.
@@ -97,6 +97,13 @@ def write_sample_study_area(
     if out.exists():
         existing = _existing_parameters(out) if out.is_dir() else None
         if existing == params:
+            try:
+                StudyArea.open(out)
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"{out} holds a sample with these parameters but it is damaged: {exc}",
+                    hint="delete the folder to regenerate it",
+                ) from exc
             if progress:
                 progress("cached", 1.0)
             return out
