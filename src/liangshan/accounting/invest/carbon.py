@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -61,9 +62,37 @@ def carbon_density_lookup(pools: pd.DataFrame) -> dict[int, float]:
     return {int(k): float(v) for k, v in zip(pools.index, total, strict=True)}
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _valid_sum(values, nd):
+    """Σ of values not close to nd (numpy.isclose tolerances), float64, chunked in parallel."""
+    nchunks = 16
+    step = (values.size + nchunks - 1) // nchunks
+    partial = np.zeros(nchunks)
+    tol = 1e-8 + 1e-5 * abs(nd)
+    for c in numba.prange(nchunks):
+        acc = 0.0
+        for i in range(c * step, min((c + 1) * step, values.size)):
+            v = np.float64(values[i])
+            if abs(v - nd) > tol:
+                acc += v
+        partial[c] = acc
+    return partial.sum()
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _change_kernel(bas, alt, nd, change):
+    """C_alt − C_bas in float32 where both are valid, else nd (raster_map's rule)."""
+    tol = 1e-8 + 1e-5 * abs(nd)
+    for i in numba.prange(bas.size):
+        if abs(np.float64(bas[i]) - nd) > tol and abs(np.float64(alt[i]) - nd) > tol:
+            change[i] = alt[i] - bas[i]
+        else:
+            change[i] = nd
+
+
 def _summary_total(array: np.ndarray, nodata: float, pixel_area: float) -> float:
-    valid = ~iio.nodata_mask(array, nodata)
-    return float(array[valid].sum(dtype=np.float64)) * pixel_area / 10_000.0
+    """Σ valid pixels (Mg C/ha) · pixel area (m²) / 10 000 = Mg C."""
+    return float(_valid_sum(array.ravel(), float(nodata))) * pixel_area / 10_000.0
 
 
 def execute(args: dict[str, Any]) -> None:
@@ -115,10 +144,9 @@ def execute(args: dict[str, Any]) -> None:
     rows = [("Baseline Carbon Storage", "c_storage_bas", storage["bas"], CARBON_NODATA,
              "metric_ton")]
     if "alt" in storage:
-        ok = ~(iio.nodata_mask(storage["alt"], CARBON_NODATA)
-               | iio.nodata_mask(storage["bas"], CARBON_NODATA))
-        change = np.full(grid.shape, CARBON_NODATA, dtype=np.float32)
-        np.subtract(storage["alt"], storage["bas"], out=change, where=ok)
+        change = np.empty(grid.shape, dtype=np.float32)
+        _change_kernel(storage["bas"].ravel(), storage["alt"].ravel(), CARBON_NODATA,
+                       change.ravel())
         jobs.append((iio.output_path(ws, "c_change_bas_alt.tif", suffix), change, grid,
                      CARBON_NODATA))
         rows += [("Alternate Carbon Storage", "c_storage_alt", storage["alt"], CARBON_NODATA,
