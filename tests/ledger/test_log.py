@@ -127,3 +127,9 @@ def test_workers_racing_to_create_the_key_end_with_one_key(tmp_path) -> None:
         signers = list(pool.map(lambda _: keys.load_signer(tmp_path / "k"), range(8)))
     assert len({s.seed for s in signers}) == 1
     assert keys.load_verifier(tmp_path / "k") == signers[0].verifier()
+
+
+def test_empty_log_verifies_and_has_the_empty_root(db_session: Session) -> None:
+    assert service.verify_log(db_session) == []
+    assert service.root_hash(db_session) == merkle.EMPTY_ROOT
+    assert service.log_size(db_session) == 0

@@ -37,6 +37,10 @@ _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 def canonical_json(payload: Mapping[str, Any]) -> bytes:
     """Canonical JSON: sorted keys, no spaces, UTF-8, no NaN/Infinity.
 
+    Keys sort by code point (Python's order), which differs from RFC 8785 (JCS)
+    only for characters outside the Basic Multilingual Plane; numbers are written
+    as Python writes them, so keep money and quantities integers.
+
     Refuses values JSON cannot carry exactly (datetimes, Decimals, bytes): convert
     them to strings or integers first, so that the same record always hashes alike.
     """

@@ -12,6 +12,7 @@ instrument's smallest unit step otherwise. Hashes are raw 32-byte SHA-256.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -153,7 +154,7 @@ APPEND_ONLY: tuple[type[Base], ...] = (
 APPEND_ONLY_TABLES = tuple(cls.__tablename__ for cls in APPEND_ONLY)
 
 
-def _refuse(verb: str):  # type: ignore[no-untyped-def]
+def _refuse(verb: str) -> Callable[[Any, Any, Any], None]:
     def listener(_mapper: Any, _connection: Any, target: Any) -> None:
         raise Conflict(
             f"{type(target).__tablename__}: ledger rows are append-only, refusing to {verb} "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -50,7 +51,7 @@ class LeafOut(BaseModel):
     kind: str
     leaf_hash: str = Field(description="base64 RFC 6962 leaf hash of kind || 0x0A || payload")
     payload_base64: str
-    payload: dict | None = Field(None, description="the payload decoded, if it is JSON")  # type: ignore[type-arg]
+    payload: dict[str, Any] | None = Field(None, description="the payload decoded, if JSON")
     created_at: datetime
 
 

@@ -189,9 +189,9 @@ def _check_records(session: Session, chunk: int, problems: list[LogProblem]) -> 
     previous: int | None = None
     entries = session.scalars(select(JournalEntry).order_by(JournalEntry.id)
                               .execution_options(yield_per=chunk))
-    for part in entries.partitions():
-        leaves = _leaf_records(session, [e.log_index for e in part])
-        for entry in part:
+    for batch in entries.partitions():
+        leaves = _leaf_records(session, [e.log_index for e in batch])
+        for entry in batch:
             row = f"id {entry.id} (key {entry.idempotency_key!r})"
             if any(p.account_id not in accounts for p in entry.postings):
                 problems.append(LogProblem("ledger_postings", f"entry {entry.id}",
