@@ -170,3 +170,10 @@ def test_rollup_and_fen_invariants(rows):
     assert acc.rollup("prefecture").gep_fen() == acc.gep_fen()
     price = acc.valued["price"].iloc[0]
     assert acc.gep() == pytest.approx(phys["quantity"].sum() * price, rel=1e-9, abs=1e-6)
+
+
+def test_region_without_rows_in_a_used_table_is_a_gap(acc):
+    g = acc.gaps
+    hit = g[(g["region_code"] == sc.R2) & (g["indicator"] == "water_supply")]
+    assert len(hit) == 1 and "no rows for region 520382 in table water_use" in hit["reason"].iloc[0]
+    assert g[(g["region_code"] == sc.R1) & (g["indicator"] == "material_agriculture")].empty

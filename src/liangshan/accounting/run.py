@@ -90,6 +90,33 @@ def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
         "area_km2": pd.to_numeric(se["area_km2"], errors="coerce")})
 
 
+STATISTICS_TABLE = {"material_agriculture": "products", "material_forestry": "products",
+                    "material_livestock": "products", "material_fishery": "products",
+                    "material_other": "products", "water_supply": "water_use",
+                    "hydropower": "hydropower", "recreation": "tourism"}
+
+
+def missing_region_rows(records: pd.DataFrame, get: Callable[[str], pd.DataFrame | None],
+                        year: int, regions: set[str], ctx: ValuationContext) -> None:
+    """Gap for a region of the account that has no row of the year in a table the profile
+    uses (a region without, say, hydropower rows is 'not accounted', not a silent zero;
+    write an explicit 0 row when the true value is zero)."""
+    have = set(zip(records["region_code"].astype(str), records["indicator"], strict=True))
+    gapped = {(g["region_code"], g["indicator"]) for g in ctx.gaps}
+    for ind, table in STATISTICS_TABLE.items():
+        if ctx.spec(ind) is None:
+            continue
+        if ind.startswith("material_") and ind[9:] not in ctx.profile.setting(
+                "material_categories"):
+            continue
+        df = provisioning.table_for_year(get, table, year)
+        if df is None:
+            continue  # the whole table is already a gap
+        for reg in sorted(regions):
+            if (reg, ind) not in have and (reg, ind) not in gapped:
+                ctx.gap(reg, ind, f"no rows for region {reg} in table {table} for {year}")
+
+
 def region_names(study: Any) -> dict[str, str]:
     """region_code -> name from the study's zones, when it has them (else empty)."""
     try:
@@ -170,6 +197,8 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
 
     tick("account", 0.95)
     socio = socioeconomic_frame(get, int(year), ctx.warnings)
+    regions = set(phys["region_code"]) | set(socio["region_code"])
+    missing_region_rows(records, get, int(year), regions, ctx)
     inputs: dict[str, str | None] = {"physical": frame_sha256(physical)}
     inputs.update(study_file_hashes(study))
     for name in TABLES:
