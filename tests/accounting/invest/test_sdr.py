@@ -62,6 +62,20 @@ def test_missing_argument_is_invalid_input(tmp_path: Path):
         sdr.execute({"workspace_dir": str(tmp_path)})
 
 
+def test_lulc_code_missing_from_table(invest_inputs_factory, tmp_path: Path):
+    """A LULC code absent from the biophysical table is an error naming the code, as in
+    InVEST's ``utils.reclassify_raster`` (INVEST_NOTES §3.1)."""
+    inp = invest_inputs_factory(n=30, seed=1)
+    table = tmp_path / "bio.csv"
+    lines = Path(inp.sdr_biophysical_table_path).read_text().splitlines()
+    table.write_text("\n".join(ln for ln in lines if not ln.startswith("1,")) + "\n")
+    args = _args(inp, "MFD") | {"biophysical_table_path": str(table),
+                                "workspace_dir": str(tmp_path / "ws")}
+    with pytest.raises(InvalidInput, match=r"\[1\]"):
+        sdr.execute(args)
+    assert not (tmp_path / "ws" / "sed_export.tif").exists()
+
+
 def _args(inp, algo: str) -> dict:
     return dict(
         dem_path=str(inp.dem_path), erosivity_path=str(inp.erosivity_path),
@@ -107,15 +121,16 @@ def compare_outputs(ours: Path, theirs: Path, names, vector: str, fields) -> dic
 
 
 @pytest.mark.invest
-@pytest.mark.parametrize("algo", ["MFD", "D8"])
-def test_parity_with_invest(invest_inputs_factory, tmp_path: Path, algo: str):
+@pytest.mark.parametrize(("algo", "holes"), [("MFD", False), ("D8", False), ("MFD", True)])
+def test_parity_with_invest(invest_inputs_factory, tmp_path: Path, algo: str, holes: bool):
     """Our SDR against natcap.invest 3.20.2's ``sdr.execute`` on a 120×120 synthetic
     county (4 watersheds, 8 LULC classes, a doline): totals within 0.5 %, ≥ 99 % of
-    valid pixels within 1 %, identical nodata masks."""
+    valid pixels within 1 %, identical nodata masks. ``holes`` punches nodata into LULC and
+    precipitation (the NDR runoff proxy) to exercise the nodata rules."""
     invest_sdr = pytest.importorskip(
         "natcap.invest.sdr.sdr", reason="natcap.invest 3.20.2 is not installed "
         "(scripts/install_invest.sh)")
-    inp = invest_inputs_factory(n=120, seed=5)
+    inp = invest_inputs_factory(n=120, seed=5, holes=holes)
     args = _args(inp, algo)
     invest_sdr.execute(dict(args, workspace_dir=str(tmp_path / "invest")))
     sdr.execute(dict(args, workspace_dir=str(tmp_path / "ours")))

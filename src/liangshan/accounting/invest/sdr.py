@@ -120,7 +120,7 @@ def lookup(codes: np.ndarray, valid: np.ndarray, mapping: dict[Any, float], what
     lo, hi = _valid_range(c64, valid)
     present = _presence(c64, valid, lo, hi)
     keys = {int(k) for k in mapping}
-    missing = [lo + i for i in np.flatnonzero(present) if lo + int(i) not in keys]
+    missing = [int(lo + i) for i in np.flatnonzero(present) if int(lo + i) not in keys]
     if missing:
         raise InvalidInput(
             f"values {missing[:20]} in the LULC raster (lulc_path) are not represented in "
