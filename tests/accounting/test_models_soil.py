@@ -70,3 +70,21 @@ def test_sediment_and_nutrients_hand_case() -> None:
     assert sediment_avoided(1000.0, 0.93, 0.24) == pytest.approx(258.0645, rel=1e-6)
     assert soil_nutrient_retained(1000.0, 0.37) == pytest.approx(3.7)
     assert soil_nutrient_retained(1000.0, 0.108) == pytest.approx(1.08)
+
+
+def test_rusle_chain_stays_lazy_on_dask() -> None:
+    """The whole chain keeps dask-backed xarray lazy (np.clip would load it into memory) and
+    equals the numpy result: 4 × 4 cells, K from texture, C from FVC."""
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    fvc = rng.random((4, 4))
+    sand, silt, clay, soc = 30.0 + 10 * rng.random((4, 4)), 40.0, 30.0, 1.5
+    lazy = xr.DataArray(fvc, dims=("y", "x")).chunk(2)
+    c_lazy = cover_management_cai(lazy)
+    k_lazy = soil_erodibility_epic(xr.DataArray(sand, dims=("y", "x")).chunk(2), silt, clay, soc)
+    res = soil_retention_rusle(4000.0, k_lazy, 2.0, c_lazy, 1.0, 900.0)
+    assert res.retained_t.chunks is not None
+    expected = soil_retention_rusle(4000.0, soil_erodibility_epic(sand, silt, clay, soc), 2.0,
+                                    cover_management_cai(fvc), 1.0, 900.0)
+    np.testing.assert_allclose(res.retained_t.values, expected.retained_t)

@@ -144,10 +144,10 @@ def physical_account(
 
 def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
     """(region index − 1) × n_eco + ecosystem index; −1 outside zones or without a type."""
-    lut = np.full(65536, -1, dtype=np.int64)
+    lut = np.full(ctx.lut_size, -1, dtype=np.int64)
     for i, code in enumerate(ctx.codes):
         lut[code] = i
-    eco_idx = xr.apply_ufunc(lambda e: lut[np.clip(e, 0, 65535)], ctx.eco, dask="parallelized",
+    eco_idx = xr.apply_ufunc(lambda e: lut[e], ctx.eco, dask="parallelized",
                              output_dtypes=[np.int64])
     reg = g.region_index.astype(np.int64)
     return xr.where((reg > 0) & (eco_idx >= 0), (reg - 1) * n_eco + eco_idx, -1)

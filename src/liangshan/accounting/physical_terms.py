@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -128,13 +129,20 @@ class Context:
     def of_level1(self, level1: Iterable[int]) -> list[int]:
         return [c for c in self.codes if c // 10 in tuple(level1)]
 
+    @property
+    def lut_size(self) -> int:
+        """Length of a code-indexed lookup array: codes present are checked, 0 is nodata.
+
+        Kept small on purpose: the array travels with every task of the graph."""
+        return max([0, *self.codes]) + 1
+
     def by_code(self, lut: np.ndarray, dtype: Any = np.float64) -> xr.DataArray:
         """Map the ecosystem raster through a lookup array indexed by code."""
         return xr.apply_ufunc(lambda e: lut[e], self.eco, dask="parallelized",
                               output_dtypes=[dtype])
 
     def mask(self, codes: Iterable[int]) -> xr.DataArray:
-        lut = np.zeros(65536, dtype=bool)
+        lut = np.zeros(self.lut_size, dtype=bool)
         lut[list(codes)] = True
         return self.by_code(lut, bool)
 
@@ -147,7 +155,7 @@ class Context:
             if c not in values:
                 self.gap(indicators, f"not accounted for ecosystem {c}: no {parameter!r} in "
                          f"{self.coef.source}", ecosystem_code=c)
-        lut = np.full(65536, np.nan)
+        lut = np.full(self.lut_size, np.nan)
         for c, v in values.items():
             lut[c] = v
         return self.by_code(lut)
@@ -166,13 +174,21 @@ def water(ctx: Context) -> list[Term]:
     return [Term("water_conservation", "water_conservation_balance [GEP_METHOD §6.2]", pixel)]
 
 
-def _upslope_area(dem: np.ndarray, cellsize: float) -> np.ndarray | None:
-    """Upslope contributing area at the cell inlet [m²] by MFD routing, or None if the routing
-    kernels are not available."""
+def _routing_available() -> bool:
     try:
-        from liangshan.accounting.kernels import routing
+        from liangshan.accounting.kernels import routing  # noqa: F401
     except ImportError:  # pragma: no cover - routing is part of the package
-        return None
+        return False
+    return True
+
+
+def upslope_area_mfd(dem: np.ndarray, cellsize: float) -> np.ndarray:
+    """Upslope contributing area at the cell inlet [m²]: (MFD flow accumulation − 1) × cell
+    area on the pit-filled DEM [m] (routing kernels of :mod:`.kernels.routing`); 0 where the
+    DEM is nodata."""
+    from liangshan.accounting.kernels import routing
+
+    dem = np.asarray(dem, dtype=np.float64)
     valid = np.isfinite(dem)
     filled = routing.fill_pits(np.where(valid, dem, 0.0), valid)
     fa = routing.flow_accumulation_mfd(routing.flow_dir_mfd(filled, valid))
@@ -181,15 +197,18 @@ def _upslope_area(dem: np.ndarray, cellsize: float) -> np.ndarray | None:
 
 
 def ls_raster(ctx: Context) -> xr.DataArray:
-    """RUSLE LS on the grid: MFD upslope area (whole DEM in memory, as routing is per basin)
-    then Desmet & Govers L × Liu S, block-wise with a one-cell overlap."""
+    """RUSLE LS on the grid: MFD upslope area, then Desmet & Govers L × Liu S block-wise with a
+    one-cell overlap. Routing needs the whole DEM in memory (routing runs per basin, DESIGN
+    §5); it runs as one lazy task of the graph, so a cluster worker does it. L is uncapped and
+    grows with the cell size: on coarse grids (≥ 100 m) soil loss is inflated."""
     dem = ctx.layer("dem")
     cs = float(ctx.grid.spec.resolution[0])
-    upslope = _upslope_area(np.asarray(dem.values, dtype=np.float64), cs)
-    if upslope is None:
-        upslope = np.zeros(dem.shape)
+    if _routing_available():
+        up = da.from_delayed(dask.delayed(upslope_area_mfd)(dem.data, cs), shape=dem.shape,
+                             dtype=np.float64).rechunk(dem.data.chunks)
+    else:  # pragma: no cover
+        up = da.zeros(dem.shape, chunks=dem.data.chunks)
         ctx.notes.append("LS: no routing kernel, slope length = one cell (L underestimated)")
-    up = da.from_array(upslope, chunks=dem.data.chunks)
     data = da.map_overlap(lambda d, a: terrain.ls_factor(d, a, cs), dem.data, up, depth=1,
                           boundary="none", dtype=np.float64, meta=np.array((), np.float64))
     return dem.copy(data=data)

@@ -96,8 +96,7 @@ def flood_storage_lake_rao(
 
     Source: 饶恩明 et al. 2014, 生态学报 34(21), via GEP_METHOD §6.6.
     """
-    area = np.asarray(area_km2, dtype=float)
-    return np.exp(ln_intercept) * np.power(area, exponent) * exchange_times * TEN_THOUSAND_M3
+    return np.exp(ln_intercept) * np.power(area_km2, exponent) * exchange_times * TEN_THOUSAND_M3
 
 
 def flood_regulation(

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from liangshan.accounting.models._array import where
+
 M2_PER_HA = 1e4
 
 
@@ -73,8 +75,6 @@ def allocate_by_capacity(purified_t: Any, capacity_part_t: Any, capacity_total_t
     -------
     The part's purified quantity [t/yr]; 0 where the total capacity is 0.
     """
-    part = np.asarray(capacity_part_t, dtype=np.float64)
-    total = np.asarray(capacity_total_t, dtype=np.float64)
-    share = np.divide(part, total, out=np.zeros(np.broadcast(part, total).shape),
-                      where=total > 0)
-    return purified_t * share
+    has = capacity_total_t > 0
+    share = capacity_part_t / where(has, capacity_total_t, np.nan)
+    return purified_t * where(has, share, 0.0)

@@ -40,12 +40,13 @@ def soil_erodibility_epic(sand_pct: Any, silt_pct: Any, clay_pct: Any, soc_pct: 
     cla = clay_pct
     c = soc_pct
     sn1 = 1.0 - san / 100.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f_sand = 0.2 + 0.3 * np.exp(-0.0256 * san * (1.0 - sil / 100.0))
-        f_silt = np.power(sil / (cla + sil), 0.3)
-        f_org = 1.0 - 0.25 * c / (c + np.exp(3.72 - 2.95 * c))
-        f_hisand = 1.0 - 0.7 * sn1 / (sn1 + np.exp(-5.51 + 22.9 * sn1))
-        k_epic = f_sand * f_silt * f_org * f_hisand
+    fines = cla + sil
+    # 0/0 would warn lazily (dask computes outside any errstate): divide by NaN instead
+    f_sand = 0.2 + 0.3 * np.exp(-0.0256 * san * (1.0 - sil / 100.0))
+    f_silt = np.power(sil / where(fines > 0, fines, np.nan), 0.3)
+    f_org = 1.0 - 0.25 * c / (c + np.exp(3.72 - 2.95 * c))
+    f_hisand = 1.0 - 0.7 * sn1 / (sn1 + np.exp(-5.51 + 22.9 * sn1))
+    k_epic = f_sand * f_silt * f_org * f_hisand
     return (-0.01383 + 0.51575 * k_epic) * 0.1317
 
 
@@ -65,10 +66,10 @@ def cover_management_cai(
     C [1], clipped to [0, 1] (the log form exceeds 1 below f ≈ 0.13 %); NaN stays NaN.
     """
     f_pct = fvc * 100.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = a - b * np.log10(f_pct)
+    # lg(0) would warn lazily under dask; those cells get C = 1 below anyway
+    c = a - b * np.log10(np.maximum(f_pct, 1e-12))
     c = where(f_pct <= 0.0, 1.0, where(f_pct >= full_cover_pct, 0.0, c))
-    return np.clip(c, 0.0, 1.0)
+    return np.minimum(np.maximum(c, 0.0), 1.0)  # ufuncs, unlike np.clip, keep dask lazy
 
 
 class RusleResult(NamedTuple):
@@ -103,7 +104,7 @@ def soil_retention_rusle(
     """
     area_ha = pixel_area_m2 / M2_PER_HA
     potential = erosivity * erodibility * ls * area_ha
-    cp = np.clip(cover * practice, 0.0, 1.0)
+    cp = np.minimum(np.maximum(cover * practice, 0.0), 1.0)
     actual = potential * cp
     return RusleResult(potential, actual, potential - actual)
 
