@@ -69,3 +69,19 @@ def test_compare_gives_each_indicator_share_of_the_change(db_session):
     assert rows["water_conservation"].change_fen == 60
     assert rows["recreation"].share_of_change == pytest.approx(0.4)
     assert rows["agricultural_products"].change_fen == 0
+
+
+def test_publish_logs_the_manifest_and_freezes_the_account(db_session):
+    from liangshan.errors import Conflict
+    from liangshan.ledger import service as ledger
+
+    row = service.store(db_session, SYSTEM, _account())
+    published = service.publish(db_session, SYSTEM, row.id)
+    db_session.commit()
+    assert published.status == "published" and published.log_index == 0
+    leaf = ledger.get_leaf(db_session, published.log_index)
+    assert leaf.leaf_hash.hex() == published.log_leaf_hash
+    assert service.manifest_hash(row.manifest).encode() in bytes(leaf.payload)
+    with pytest.raises(Conflict, match="already published"):
+        service.publish(db_session, SYSTEM, row.id)
+    assert ledger.verify_log(db_session) == []

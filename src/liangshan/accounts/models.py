@@ -45,6 +45,7 @@ class AccountLine(Base):
     region_code: Mapped[str] = mapped_column(String(12))
     service_class: Mapped[str] = mapped_column(String(16))  # provisioning/regulating/cultural
     indicator: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str | None] = mapped_column(String(128))  # e.g. the product of a provisioning line
     ecosystem_code: Mapped[int | None] = mapped_column()
     quantity: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(32))
@@ -52,4 +53,4 @@ class AccountLine(Base):
     price_unit: Mapped[str | None] = mapped_column(String(32))
     price_reference: Mapped[str | None] = mapped_column(Text)
     value_fen: Mapped[int] = mapped_column(BigInteger)
-    method: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(Text)

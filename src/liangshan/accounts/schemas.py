@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 #: Columns an account table must have to be stored (value_fen: integer fen).
 REQUIRED_COLUMNS = ("region_code", "service_class", "indicator", "value_fen")
-OPTIONAL_COLUMNS = ("ecosystem_code", "quantity", "unit", "price", "price_unit",
+OPTIONAL_COLUMNS = ("item", "ecosystem_code", "quantity", "unit", "price", "price_unit",
                     "price_reference", "method")
 
 
@@ -59,6 +59,7 @@ class LineOut(BaseModel):
     region_code: str
     service_class: str
     indicator: str
+    item: str | None
     ecosystem_code: int | None
     quantity: float | None
     unit: str | None

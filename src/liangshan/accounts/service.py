@@ -38,6 +38,10 @@ def manifest_hash(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def _check_lines(lines: pd.DataFrame, account_id: str) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in lines.columns]
     if missing:
@@ -74,12 +78,14 @@ def store(session: Session, actor: Principal, account: AccountIn) -> StoredAccou
     columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in account.lines.columns]
     records = []
     for rec in account.lines[columns].to_dict("records"):
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+        clean = {k: (None if _missing(v) else v) for k, v in rec.items()}
         clean["value_fen"] = int(clean["value_fen"])
         if clean.get("ecosystem_code") is not None:
             clean["ecosystem_code"] = int(clean["ecosystem_code"])
         if clean.get("price") is not None:
             clean["price"] = str(clean["price"])
+        if clean.get("quantity") is not None:
+            clean["quantity"] = float(clean["quantity"])
         clean["region_code"] = str(clean["region_code"])
         records.append({"account_id": row.id, **clean})
     if records:

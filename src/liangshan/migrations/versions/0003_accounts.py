@@ -53,6 +53,7 @@ def upgrade() -> None:
     sa.Column('region_code', sa.String(length=12), nullable=False),
     sa.Column('service_class', sa.String(length=16), nullable=False),
     sa.Column('indicator', sa.String(length=64), nullable=False),
+    sa.Column('item', sa.String(length=128), nullable=True),
     sa.Column('ecosystem_code', sa.Integer(), nullable=True),
     sa.Column('quantity', sa.Float(), nullable=True),
     sa.Column('unit', sa.String(length=32), nullable=True),
@@ -60,7 +61,7 @@ def upgrade() -> None:
     sa.Column('price_unit', sa.String(length=32), nullable=True),
     sa.Column('price_reference', sa.Text(), nullable=True),
     sa.Column('value_fen', sa.BigInteger(), nullable=False),
-    sa.Column('method', sa.String(length=64), nullable=True),
+    sa.Column('method', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['gep_accounts.id'], name=op.f('fk_gep_account_lines_account_id_gep_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gep_account_lines'))
     )

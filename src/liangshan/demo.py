@@ -1,0 +1,140 @@
+"""``liangshan demo``: the main job, end to end on the sample study area.
+
+sample study area (cached) → GEP accounts for both years → reports on disk →
+accounts stored and published in the platform database (their manifests in the
+transparency log) → comparison between the years → a summary table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from liangshan.accounting.account import Account, compare, write_atomic
+from liangshan.accounting.reports import export_csv, export_json
+from liangshan.accounting.reports.html import write_html
+from liangshan.accounting.reports.xlsx import write_xlsx
+from liangshan.accounting.run import run_gep
+from liangshan.accounts import service as accounts
+from liangshan.accounts.schemas import AccountIn
+from liangshan.datasets.boundaries import PILOT_COUNTIES
+from liangshan.datasets.sample import write_sample_study_area
+from liangshan.datasets.study import StudyArea
+from liangshan.db import get_engine, session_scope
+from liangshan.identity.access import SYSTEM
+from liangshan.ledger import service as ledger
+from liangshan.migrate import upgrade
+from liangshan.progress import progress_bar
+
+YEARS = (2022, 2023)
+PROFILE = "ndrc-2022"
+SEED = 42
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: account IDs by year, and where the reports went."""
+
+    out: Path
+    account_ids: dict[int, str] = field(default_factory=dict)
+    reports: list[Path] = field(default_factory=list)
+
+
+def _write_reports(account: Account, folder: Path, names: dict[str, str]) -> list[Path]:
+    title = f"贵州省五个试点县 {account.year} 年生态产品总值 (GEP) 核算 — 样例数据 SAMPLE DATA"
+    written = [
+        write_xlsx(account, folder / "gep_tables.xlsx", region_name="五个试点县 (样例数据)"),
+        export_csv(account, folder / "gep_account.csv"),
+        export_json(account, folder / "gep_account.json"),
+        write_html(account, folder / "report.html", title=title),
+        write_atomic(folder / "manifest.json", json.dumps(
+            account.manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()),
+    ]
+    for code in account.regions:
+        written.append(write_xlsx(account, folder / f"gep_tables_{code}.xlsx", region=code,
+                                  region_name=f"{names.get(code, code)} (样例数据)"))
+    return written
+
+
+def _store_and_publish(account: Account, title: str) -> str:
+    engine = get_engine()
+    with session_scope(engine) as session:
+        row = accounts.store(session, SYSTEM, AccountIn(
+            id=account.id, kind=account.kind, title=title, region_code="52", year=account.year,
+            profile=account.profile, lines=account.lines(), manifest=account.manifest,
+            summary=account.summary(), sample_data=True))
+        if row.status != "published":
+            accounts.publish(session, SYSTEM, row.id)
+        ledger.current_checkpoint(session)
+        return row.id
+
+
+def _summary_table(results: dict[int, Account], names: dict[str, str]) -> Table:
+    first, last = min(results), max(results)
+    table = Table(title=f"GEP 样例核算 (sample data, {PROFILE}) — 亿元/年")
+    for column in ("县 county", "代码", f"GEP {first}", f"GEP {last}", "变化 %",
+                   f"GEP/km² {last} (万元)", f"GEP/GDP {last}"):
+        table.add_column(column, justify="right")
+    totals = {year: acc.totals().set_index("region_code") for year, acc in results.items()}
+    ratios = results[last].ratios().set_index("region_code")
+    for code in results[last].regions:
+        a = totals[first].loc[code, "gep_yuan"] if code in totals[first].index else float("nan")
+        b = totals[last].loc[code, "gep_yuan"]
+        per_km2 = ratios.loc[code, "gep_per_km2_yuan"] if code in ratios.index else float("nan")
+        ratio = ratios.loc[code, "gep_gdp_ratio"] if code in ratios.index else float("nan")
+        table.add_row(names.get(code, code), code, f"{a / 1e8:,.2f}", f"{b / 1e8:,.2f}",
+                      f"{(b - a) / a * 100:+.1f}", f"{per_km2 / 1e4:,.0f}", f"{ratio:.2f}")
+    return table
+
+
+def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None = None) -> DemoResult:
+    """Run the whole demo into ``out``; returns what was produced."""
+    console = console or Console()
+    out = Path(out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(out=out)
+
+    with progress_bar("1/4 样例研究区 sample study area") as report:
+        study_dir = write_sample_study_area(out / "study-area", counties=PILOT_COUNTIES,
+                                            years=YEARS, resolution_m=resolution_m, seed=SEED,
+                                            progress=report)
+    study = StudyArea.open(study_dir)
+    names = dict(zip(study.zones["region_code"], study.zones["name"], strict=True))
+
+    engine = get_engine()
+    upgrade(engine)
+    results: dict[int, Account] = {}
+    for year in study.years:
+        with progress_bar(f"2/4 GEP {year} 核算 accounting") as report:
+            results[year] = run_gep(study, year, PROFILE, progress=report)
+        result.reports += _write_reports(results[year], out / "accounts" / str(year), names)
+
+    with progress_bar("3/4 入库与发布 store and publish") as report:
+        for i, (year, account) in enumerate(sorted(results.items())):
+            title = f"贵州省五个试点县 {year} 年 GEP (样例数据 sample data)"
+            result.account_ids[year] = _store_and_publish(account, title)
+            report(f"{year} published", (i + 1) / len(results))
+
+    first, last = min(results), max(results)
+    comparison = compare(results[first], results[last], constant_prices=True)
+    folder = out / "accounts" / f"compare_{first}_{last}"
+    result.reports.append(write_atomic(folder / "comparison_by_indicator.csv",
+                                       comparison.rows.to_csv(index=False).encode("utf-8-sig")))
+    result.reports.append(write_atomic(folder / "comparison_totals.csv",
+                                       comparison.totals.to_csv(index=False).encode("utf-8-sig")))
+
+    table = _summary_table(results, names)
+    console.print(table)
+    with (out / "summary.txt").open("w", encoding="utf-8") as fh:
+        Console(file=fh, width=120).print(table)
+    gaps = results[last].gaps
+    if len(gaps):
+        console.print(f"[yellow]not accounted in {last}:[/] "
+                      + "; ".join(sorted(set(gaps["indicator"].astype(str)))))
+    console.print(f"[bold]reports:[/] {out / 'accounts'}  ·  [bold]database:[/] "
+                  f"{engine.url.render_as_string()}  ·  SAMPLE DATA — not real accounts")
+    return result
