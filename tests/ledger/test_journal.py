@@ -149,6 +149,7 @@ def test_each_entry_is_a_log_leaf_with_its_canonical_record(db_session: Session,
                                                             accounts: dict) -> None:
     a = accounts
     posted = service.post_entry(db_session, idempotency_key="leaf", memo="说明",
+                                reference="trace:batch:QN-001",
                                 postings=[(a["bank"], -3), (a["buyer"], 3)])
     db_session.commit()
     leaf = db_session.get_one(LogLeaf, posted.log_index)
@@ -157,8 +158,10 @@ def test_each_entry_is_a_log_leaf_with_its_canonical_record(db_session: Session,
     expected = ('{"actor_id":null,"created_at":"' + at + '","idempotency_key":"leaf",'
                 '"memo":"说明","postings":[{"account":"system:CNY:external:bank","amount":-3,'
                 '"asset":"CNY"},{"account":"system:CNY:holder:buyer","amount":3,"asset":"CNY"}],'
-                '"type":"journal_entry","v":1}')
+                '"reference":"trace:batch:QN-001","type":"journal_entry","v":1}')
     assert bytes(leaf.payload) == expected.encode("utf-8")
+    assert [e.id for e in service.entries_by_reference(db_session, "trace:batch:QN-001")] == [
+        posted.id]
 
 
 def test_accounts_open_idempotently_and_refuse_changes(db_session: Session, org: Organisation

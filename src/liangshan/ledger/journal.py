@@ -128,7 +128,8 @@ def balance(session: Session, account: AccountRef, as_of: datetime | None = None
 def entry_payload(entry: JournalEntry, accounts: Mapping[int, LedgerAccount]) -> dict[str, Any]:
     """The canonical record of a journal entry, as written to the log."""
     return {"type": "journal_entry", "v": 1, "idempotency_key": entry.idempotency_key,
-            "memo": entry.memo, "actor_id": entry.actor_id, "created_at": iso(entry.created_at),
+            "memo": entry.memo, "reference": entry.reference, "actor_id": entry.actor_id,
+            "created_at": iso(entry.created_at),
             "postings": [{"account": accounts[p.account_id].code,
                           "asset": accounts[p.account_id].asset, "amount": p.amount}
                          for p in sorted(entry.postings, key=lambda p: p.seq)]}
@@ -137,6 +138,7 @@ def entry_payload(entry: JournalEntry, accounts: Mapping[int, LedgerAccount]) ->
 def _posted(entry: JournalEntry, *, replayed: bool) -> PostedEntry:
     return PostedEntry(
         id=entry.id, idempotency_key=entry.idempotency_key, memo=entry.memo,
+        reference=entry.reference,
         actor_id=entry.actor_id, created_at=entry.created_at, log_index=entry.log_index,
         postings=[PostingIn(account=p.account.code, amount=p.amount)
                   for p in sorted(entry.postings, key=lambda p: p.seq)],
@@ -198,7 +200,7 @@ def _normalise(session: Session, postings: Sequence[PostingIn | tuple[AccountRef
 
 def post_entry(session: Session, *, idempotency_key: str,
                postings: Sequence[PostingIn | tuple[AccountRef, int]], memo: str = "",
-               actor_id: int | None = None) -> PostedEntry:
+               actor_id: int | None = None, reference: str | None = None) -> PostedEntry:
     """Post a balanced journal entry, or replay the one already posted under the key.
 
     ``postings`` are ``(account, amount)``: account by object, id or code; amount an
@@ -206,15 +208,19 @@ def post_entry(session: Session, *, idempotency_key: str,
     fewer than two lines, zero or non-integer amounts, any asset not summing to zero
     (:class:`InvalidInput`), a non-overdraft account going below zero
     (:class:`InsufficientBalance`), the key reused for another request
-    (:class:`Conflict`). Flushes; the caller's transaction commits.
+    (:class:`Conflict`). ``reference`` names what the entry settles in another domain
+    ("market:trade:42"); it is logged with the entry. Flushes; the caller commits.
     """
     if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200:
         raise InvalidInput(f"idempotency key {idempotency_key!r} must be 1–200 characters",
                            hint="let the client generate a UUID per command")
     lock_log(session)
     lines = _normalise(session, postings)
+    if reference is not None and not 0 < len(reference) <= 200:
+        raise InvalidInput(f"entry reference {reference!r} must be 1–200 characters",
+                           hint="e.g. 'market:trade:42'")
     request = {"postings": [[a.code, amt] for a, amt in lines], "memo": memo,
-               "actor_id": actor_id}
+               "actor_id": actor_id, "reference": reference}
     seen = find_idempotent(session, idempotency_key, JOURNAL_SCOPE, request)
     if seen is not None:
         return _posted(session.get_one(JournalEntry, seen.entry_id), replayed=True)
@@ -230,7 +236,7 @@ def post_entry(session: Session, *, idempotency_key: str,
                     f"ledger account {account.code}: balance {current} {account.asset} "
                     f"cannot cover {-delta}", hint="the account may not go below zero")
     entry = JournalEntry(idempotency_key=idempotency_key, memo=memo, actor_id=actor_id,
-                         created_at=utcnow())
+                         reference=reference, created_at=utcnow())
     entry.postings = [Posting(seq=i, account_id=a.id, amount=amt, account=a)
                       for i, (a, amt) in enumerate(lines)]
     entry.log_index, _ = append_leaf(session, "journal",
@@ -252,3 +258,10 @@ def account_history(session: Session, account: AccountRef, limit: int = 100
         .where(Posting.account_id == acc.id).order_by(JournalEntry.log_index.desc())
         .limit(limit))
     return [(e, int(a)) for e, a in rows]
+
+
+def entries_by_reference(session: Session, reference: str) -> list[PostedEntry]:
+    """The entries posted with ``reference``, oldest first."""
+    rows = session.scalars(select(JournalEntry).where(JournalEntry.reference == reference)
+                           .order_by(JournalEntry.log_index))
+    return [_posted(e, replayed=False) for e in rows]

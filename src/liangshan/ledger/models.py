@@ -66,6 +66,8 @@ class JournalEntry(Timestamped, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     memo: Mapped[str] = mapped_column(Text, default="")
+    #: What the entry settles in another domain, e.g. "market:trade:42" (free text).
+    reference: Mapped[str | None] = mapped_column(String(200), index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     log_index: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("ledger_log_leaves.leaf_index"), unique=True)

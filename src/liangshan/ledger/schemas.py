@@ -39,6 +39,7 @@ class PostedEntry(BaseModel):
     id: int
     idempotency_key: str
     memo: str
+    reference: str | None = None
     actor_id: int | None
     created_at: datetime
     log_index: int

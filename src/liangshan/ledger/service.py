@@ -26,6 +26,7 @@ from liangshan.ledger.journal import (
     InsufficientBalance,
     account_history,
     balance,
+    entries_by_reference,
     find_idempotent,
     get_account,
     open_account,
@@ -49,7 +50,8 @@ from liangshan.ledger.verify import LogProblem, verify_log
 
 __all__ = [
     "InsufficientBalance", "LogProblem", "account_history", "append_leaf", "balance",
-    "canonical_json", "consistency_proof", "current_checkpoint", "find_idempotent",
+    "canonical_json", "consistency_proof", "current_checkpoint", "entries_by_reference",
+    "find_idempotent",
     "get_account", "get_leaf", "inclusion_proof", "latest_checkpoint", "load_signer",
     "load_verifier", "log_size", "open_account", "post_entry", "proof_bundle", "read_leaf",
     "remember_idempotent", "root_hash", "sign_checkpoint", "verify_bundle", "verify_cli",

@@ -96,6 +96,7 @@ def _create_tables() -> None:
         sa.Column("id", BigId, autoincrement=True, nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("memo", sa.Text(), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=True),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("log_index", sa.BigInteger(), nullable=False),
         sa.Column("created_at", UTC, nullable=False),
@@ -108,6 +109,7 @@ def _create_tables() -> None:
         sa.UniqueConstraint("log_index", name=op.f("uq_ledger_entries_log_index")),
     )
     op.create_index(op.f("ix_ledger_entries_actor_id"), "ledger_entries", ["actor_id"])
+    op.create_index(op.f("ix_ledger_entries_reference"), "ledger_entries", ["reference"])
 
     op.create_table(
         "ledger_idempotency_keys",
