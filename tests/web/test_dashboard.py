@@ -93,6 +93,8 @@ def test_county_without_data_is_not_found(session):
 
 
 def test_superseded_account_no_longer_counts(session):
+    before = {r["region_code"]: r["value_fen"] for r in dashboard.map_chart(session, 2022).rows}
+    assert before["520381"] == 335_855_520_000     # also fills the per-session cache
     old = account_in("520381", 0, 2022)
     lines = old.lines.copy()
     lines["value_fen"] = 100                       # 7 lines of 1 yuan each
@@ -134,3 +136,17 @@ def test_chart_endpoints(client):
     assert client.get("/web/api/county/520381/nope?year=2022").status_code == 404
     assert client.get("/web/api/years").json() == [2022, 2021]
     assert len(client.get("/web/api/geo/guizhou-counties.json").json()["features"]) == 88
+
+
+def test_engine_summary_ratio_is_used_when_gdp_is_absent(session):
+    """The engine's Account.summary() carries gep_gdp_ratio (and per-km² GEP), not GDP."""
+    lines = pd.DataFrame({"region_code": ["520102"], "service_class": ["cultural"],
+                          "indicator": ["recreation"], "value_fen": [1234]})
+    accounts.store(session, SYSTEM, AccountIn(
+        id="e" * 64, title="南明区", region_code="520102", year=2022, profile="ndrc-2022",
+        lines=lines, manifest={}, summary={"gep_gdp_ratio": 0.25, "gep_per_km2_yuan": 12.5}))
+    publish(session, "e" * 64)
+    session.flush()
+    ratio = {r["region_code"]: r for r in dashboard.map_chart(session, 2022, "gep_gdp").rows}
+    assert ratio["520102"]["value"] == 0.25 and ratio["520102"]["text"] == "0.250"
+    assert ratio["520381"]["text"] == "0.168"          # GDP given: computed from fen

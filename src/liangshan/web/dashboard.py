@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from liangshan.accounts import service as accounts
@@ -74,13 +75,29 @@ def _wan(fen: int) -> float:
     return float(Decimal(int(fen)) / 1_000_000)
 
 
+def _memo(session: Session, key: tuple[Any, ...]) -> dict[tuple[Any, ...], Any]:
+    """A cache that lives as long as the session (one request): a drill-down panel asks for
+    the same year's lines five times. Writes through this session clear it."""
+    cache: dict[tuple[Any, ...], Any] | None = session.info.get("liangshan.web.dashboard")
+    if cache is None:
+        cache = session.info["liangshan.web.dashboard"] = {}
+        event.listen(session, "after_flush", lambda *_: cache.clear())
+        event.listen(session, "after_rollback", lambda *_: cache.clear())
+    if session.new or session.dirty or session.deleted:
+        cache.clear()
+    return cache
+
+
 def effective_accounts(session: Session, year: int | None = None) -> list[StoredAccount]:
     """Published GEP accounts of ``year`` (all years if None) that nothing published supersedes."""
-    rows = [r for r in accounts.list_accounts(session, year=year, published_only=True)
-            if r.kind == "GEP"]
-    superseded = {r.supersedes_id for r in accounts.list_accounts(session, published_only=True)
-                  if r.supersedes_id}
-    return [r for r in rows if r.id not in superseded]
+    cache = _memo(session, ("accounts", year))
+    if ("accounts", year) not in cache:
+        rows = [r for r in accounts.list_accounts(session, year=year, published_only=True)
+                if r.kind == "GEP"]
+        superseded = {r.supersedes_id for r in accounts.list_accounts(session, published_only=True)
+                      if r.supersedes_id}
+        cache[("accounts", year)] = [r for r in rows if r.id not in superseded]
+    return list(cache[("accounts", year)])
 
 
 def years(session: Session) -> list[int]:
@@ -102,6 +119,9 @@ def county_lines(session: Session, year: int) -> pd.DataFrame:
 
     Columns: :data:`LINE_COLUMNS` + ``county`` (6-digit code); ``value_fen`` integer fen.
     """
+    cache = _memo(session, ("lines", year))
+    if ("lines", year) in cache:
+        return cache[("lines", year)].copy()
     rows = effective_accounts(session, year)
     frame = _lines_frame(session, rows)
     frame["county"] = frame["region_code"].astype(str).str[:6]
@@ -110,16 +130,27 @@ def county_lines(session: Session, year: int) -> pd.DataFrame:
     frame = frame.assign(_spec=frame["account_id"].map(specificity))
     # A county's own account beats a province account covering it: keep the longest code.
     best = frame.groupby("county")["_spec"].transform("max")
-    return frame[frame["_spec"] == best].drop(columns="_spec").reset_index(drop=True)
+    result = frame[frame["_spec"] == best].drop(columns="_spec").reset_index(drop=True)
+    cache[("lines", year)] = result
+    return result.copy()
 
 
-def _gdp_fen(row: StoredAccount) -> int | None:
-    """GDP of the account's region from its summary (``gdp_fen``, or ``gdp_yuan`` exact)."""
-    summary = row.summary or {}
+def gep_gdp_ratio(row: StoredAccount | None, gep_fen: int) -> Decimal | None:
+    """GEP/GDP (绿金指数) of a county's own account, or None when its summary has no GDP.
+
+    From ``gdp_fen`` (integer fen) or ``gdp_yuan`` in the summary when present, else the
+    engine's ``gep_gdp_ratio``.
+    """
+    summary = (row.summary or {}) if row is not None else {}
+    gdp: Decimal | None = None
     if summary.get("gdp_fen") is not None:
-        return int(summary["gdp_fen"])
-    if summary.get("gdp_yuan") is not None:
-        return int(Decimal(str(summary["gdp_yuan"])) * 100)
+        gdp = Decimal(int(summary["gdp_fen"]))
+    elif summary.get("gdp_yuan") is not None:
+        gdp = Decimal(str(summary["gdp_yuan"])) * 100
+    if gdp:
+        return Decimal(gep_fen) / gdp
+    if summary.get("gep_gdp_ratio") is not None:
+        return Decimal(str(summary["gep_gdp_ratio"]))
     return None
 
 
@@ -144,8 +175,8 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
     """One row per county with data: code, name, pilot, value (万元, 万元/km² or ratio), text.
 
     ``gep_per_km2`` is GEP (fen) ÷ county area (km², equal-area CRS) — value in 万元/km²;
-    ``gep_gdp`` needs ``gdp_fen``/``gdp_yuan`` in a county account's summary, else the
-    county has no value (left out, not zero).
+    ``gep_gdp`` needs GDP (or the ratio) in a county account's summary (:func:`gep_gdp_ratio`),
+    else the county has no value (left out, not zero).
     """
     frame = county_lines(session, year)
     metric = check_metric(metric, indicators_of(frame))
@@ -170,11 +201,9 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
                        value_fen="", value_wan_yuan=fen_to_wan(int(per_km2)),
                        text=f"{format_money(int(per_km2), lang)}/km²")
         elif metric == "gep_gdp":
-            account = own.get(str(code))
-            gdp = _gdp_fen(account) if account is not None else None
-            if not gdp:
+            ratio = gep_gdp_ratio(own.get(str(code)), fen)
+            if ratio is None:
                 continue
-            ratio = Decimal(fen) / Decimal(gdp)
             row.update(value=float(ratio), unit="ratio", value_fen="", value_wan_yuan="",
                        text=str(ratio.quantize(Decimal("0.001"))))
         else:

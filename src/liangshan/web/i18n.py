@@ -109,6 +109,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "t.gep_gdp": ("GEP/GDP", "GEP/GDP"),
     "t.area": ("面积", "Area"),
     "t.gep_per_km2": ("单位面积 GEP", "GEP per km²"),
+    "t.gep_per_capita": ("人均 GEP", "GEP per person"),
     "cmp.title": ("核算结果对比", "Compare two accounts"),
     "cmp.a": ("基期核算（A）", "Earlier account (A)"),
     "cmp.b": ("对比核算（B）", "Later account (B)"),

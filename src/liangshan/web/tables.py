@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from liangshan.accounts.models import AccountLine, StoredAccount
+from liangshan.web.dashboard import gep_gdp_ratio
 from liangshan.web.i18n import fen_to_wan, format_money, format_quantity, translate
 from liangshan.web.labels import (
     SERVICE_CLASSES,
@@ -126,6 +127,13 @@ def summary_table(row: StoredAccount, lines: Sequence[AccountLine],
         gdp = int(Decimal(str(summary["gdp_yuan"])) * 100)
     if gdp:
         out.append((translate(lang, "t.gdp"), format_money(int(gdp), lang)))
-        ratio = (Decimal(row.gep_fen) / Decimal(int(gdp))).quantize(Decimal("0.01"))
-        out.append((translate(lang, "t.gep_gdp"), str(ratio)))
+    ratio = gep_gdp_ratio(row, row.gep_fen)
+    if ratio is not None:
+        out.append((translate(lang, "t.gep_gdp"), str(ratio.quantize(Decimal("0.001")))))
+    for key, label, unit in (("gep_per_km2_yuan", "t.gep_per_km2", "/km²"),
+                             ("gep_per_capita_yuan", "t.gep_per_capita",
+                              "/人" if lang == "zh" else " per person")):
+        if summary.get(key) is not None:
+            fen = int(Decimal(str(summary[key])) * 100)
+            out.append((translate(lang, label), format_money(fen, lang) + unit))
     return out
