@@ -110,12 +110,15 @@ def mfd_proportions(fd):
 
 @njit(cache=True)
 def _accumulate(fd, weights, nw):
-    """Unweighted FA plus ``nw`` weighted accumulations in one topological sweep."""
+    """Unweighted FA plus ``nw`` weighted accumulations in one topological sweep.
+
+    One (nw+1, rows, cols) float64 array holds the running inflow of each pixel and,
+    once the pixel is popped, its final value (no second buffer).
+    """
     nr, nc = fd.shape
     n = nr * nc
-    out = np.full((nw + 1, nr, nc), FA_NODATA, dtype=np.float64)
+    acc = np.zeros((nw + 1, nr, nc), dtype=np.float64)
     indeg = np.zeros(n, dtype=np.int8)
-    acc = np.zeros((nw + 1, n), dtype=np.float64)
     for r in range(nr):
         for c in range(nc):
             v = fd[r, c]
@@ -134,17 +137,14 @@ def _accumulate(fd, weights, nw):
         if indeg[i] == 0 and fd[i // nc, i % nc] != 0:
             stack[top] = i
             top += 1
-    vals = np.empty(nw + 1, dtype=np.float64)
     while top > 0:
         top -= 1
         i = stack[top]
         r = i // nc
         c = i % nc
-        vals[0] = acc[0, i] + 1.0
-        out[0, r, c] = vals[0]
+        acc[0, r, c] += 1.0
         for m in range(nw):
-            vals[m + 1] = acc[m + 1, i] + weights[m, r, c]
-            out[m + 1, r, c] = vals[m + 1]
+            acc[m + 1, r, c] += weights[m, r, c]
         v = fd[r, c]
         s = _nib_sum(v)
         for k in range(8):
@@ -154,14 +154,19 @@ def _accumulate(fd, weights, nw):
             rr = r + ROW_OFFSETS[k]
             cc = c + COL_OFFSETS[k]
             if 0 <= rr < nr and 0 <= cc < nc and fd[rr, cc] != 0:
-                j = rr * nc + cc
                 for m in range(nw + 1):
-                    acc[m, j] += vals[m] * q / s
+                    acc[m, rr, cc] += acc[m, r, c] * q / s
+                j = rr * nc + cc
                 indeg[j] -= 1
                 if indeg[j] == 0:
                     stack[top] = j
                     top += 1
-    return out
+    for r in range(nr):
+        for c in range(nc):
+            if fd[r, c] == 0:
+                for m in range(nw + 1):
+                    acc[m, r, c] = FA_NODATA
+    return acc
 
 
 def flow_accumulation_many(fd: np.ndarray, weights: np.ndarray) -> np.ndarray:
