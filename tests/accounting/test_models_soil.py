@@ -88,3 +88,26 @@ def test_rusle_chain_stays_lazy_on_dask() -> None:
     expected = soil_retention_rusle(4000.0, soil_erodibility_epic(sand, silt, clay, soc), 2.0,
                                     cover_management_cai(fvc), 1.0, 900.0)
     np.testing.assert_allclose(res.retained_t.values, expected.retained_t)
+
+
+def test_fractional_vegetation_cover_hand_case() -> None:
+    """f = (NDVI − 0.1)/(0.8 − 0.1) (dimidiate pixel model, GEP_METHOD §6.3): NDVI 0.45 → 0.5;
+    0.05 → 0 (clipped); 0.9 → 1 (clipped)."""
+    from liangshan.accounting.models import fractional_vegetation_cover
+
+    f = fractional_vegetation_cover(np.array([0.45, 0.05, 0.9]), 0.1, 0.8)
+    np.testing.assert_allclose(f, [0.5, 0.0, 1.0])
+
+
+def test_ndvi_percentiles_from_histogram() -> None:
+    """NDVI 0.000, 0.001, …, 0.999 inside the zones: the 5 % and 95 % percentiles are 0.05 and
+    0.95 to within one 0.001 bin; cells outside the zones (NDVI 0.9) do not count."""
+    import xarray as xr
+
+    from liangshan.accounting.physical_terms import ndvi_percentiles
+
+    values = np.concatenate([np.arange(1000) / 1000.0, np.full(1000, 0.9)]).reshape(40, 50)
+    inside = xr.DataArray(np.arange(2000).reshape(40, 50) < 1000, dims=("y", "x"))
+    lo, hi = ndvi_percentiles(xr.DataArray(values, dims=("y", "x")).chunk(10), inside)
+    assert lo == pytest.approx(0.05, abs=0.0015)
+    assert hi == pytest.approx(0.95, abs=0.0015)

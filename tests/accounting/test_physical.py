@@ -252,3 +252,37 @@ def test_sample_study_area_plausible(tmp_path: Path) -> None:
             total = float(np.nansum(src.read(1).astype(np.float64)))
         rows = acc[(acc.indicator == indicator) & ~acc.method.str.contains("reservoir")]
         assert total == pytest.approx(rows.quantity.sum(), rel=1e-4), indicator
+
+
+def test_fvc_from_ndvi_when_fvc_is_missing(tmp_path: Path) -> None:
+    """Without an fvc layer, FVC comes from NDVI (dimidiate pixel model, 5/95 % percentiles,
+    GEP_METHOD §6.3); without either, soil retention is a gap. NDVI = 0.1 + 0.5·f of the
+    fixture's FVC f: the percentiles stretch the derived FVC to 0–1, so retention differs from
+    the fvc-layer account; the rows are the same and the total within a factor of two."""
+    from _study_fixture import default_layers
+
+    base = StudyArea.open(make_study(tmp_path / "a"))
+    ref = physical_account(base, 2022, indicators=["soil_retention"])
+    fvc = default_layers()["fvc"]
+    study = StudyArea.open(make_study(tmp_path / "b", layers={"ndvi": 0.1 + 0.5 * fvc},
+                                      drop=("fvc",)))
+    acc = physical_account(study, 2022, indicators=["soil_retention"])
+    assert any("FVC from NDVI" in n for n in acc.attrs["notes"])
+    assert set(zip(acc.region_code, acc.ecosystem_code, strict=True)) == set(
+        zip(ref.region_code, ref.ecosystem_code, strict=True))
+    ratio = acc.quantity.sum() / ref.quantity.sum()
+    assert 0.5 < ratio < 2.0
+    none = StudyArea.open(make_study(tmp_path / "c", drop=("fvc", "ndvi")))
+    gaps = gaps_frame(physical_account(none, 2022, indicators=["soil_retention"]))
+    assert gaps.reason.str.contains("'fvc' \\(or 'ndvi'\\)").any()
+
+
+def test_year_outside_study(study: StudyArea) -> None:
+    with pytest.raises(InvalidInput, match="year 2031"):
+        physical_account(study, 2031)
+
+
+def test_coefficient_provenance(account: pd.DataFrame) -> None:
+    info = account.attrs["coefficients"]
+    assert info["source"].endswith("physical_coefficients.csv")
+    assert len(info["sha256"]) == 64

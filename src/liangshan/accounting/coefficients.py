@@ -12,6 +12,7 @@ model never guesses whether a runoff coefficient is in % or a fraction.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -121,6 +122,14 @@ class CoefficientTable:
         for code, value in self.by_ecosystem(parameter, codes, unit).items():
             lut[code] = value
         return lut
+
+    def digest(self) -> str:
+        """SHA-256 of the rows (order-independent): the provenance id of these coefficients."""
+        lines = sorted(
+            f"{r.parameter}|{'*' if r.ecosystem_code is None else r.ecosystem_code}|"
+            f"{r.value!r}|{r.unit}|{r.reference}|{r.confidence}"
+            for table in self._rows.values() for r in table.values())
+        return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
     def references(self, parameter: str) -> list[str]:
         """'confidence reference' strings of a parameter, for provenance and docs."""

@@ -207,6 +207,7 @@ class StudyGrid:
             transform = self.spec.transform
 
             def block(block_info: dict | None = None) -> np.ndarray:
+                assert block_info is not None  # dask passes it to map_blocks functions
                 info = block_info[None]
                 (r0, r1), (c0, c1) = info["array-location"]
                 wt = transform @ Affine.translation(c0, r0)
@@ -276,8 +277,7 @@ class StudyGrid:
                     and src.shape == self.spec.shape)
             chunks = {"band": 1, "y": self.chunk, "x": self.chunk}
             if same:
-                arr = rioxarray.open_rasterio(path, chunks=chunks, masked=not categorical,
-                                              lock=False)
+                arr = _open_da(path, chunks, masked=not categorical)
             else:
                 coarser = abs(self.spec.transform.a) > 1.5 * self._src_res(src)
                 resampling = ((Resampling.mode if coarser else Resampling.nearest) if categorical
@@ -286,8 +286,7 @@ class StudyGrid:
                                 width=self.spec.width, height=self.spec.height,
                                 resampling=resampling,
                                 src_nodata=src.nodata, nodata=src.nodata)
-                arr = rioxarray.open_rasterio(vrt, chunks=chunks, masked=not categorical,
-                                              lock=False)
+                arr = _open_da(vrt, chunks, masked=not categorical)
                 vrt.close()
             nodata = src.nodata
         arr = arr.isel(band=0, drop=True)
@@ -341,6 +340,14 @@ class StudyGrid:
         return list(self._codes[year])
 
 
+def _open_da(source: Any, chunks: dict[str, int], *, masked: bool) -> xr.DataArray:
+    arr = rioxarray.open_rasterio(source, chunks=chunks, masked=masked, lock=False)
+    if not isinstance(arr, xr.DataArray):  # a multi-subdataset file (HDF, netCDF)
+        raise InvalidInput(f"{source}: holds several datasets",
+                           hint="export the layer as a single-band GeoTIFF")
+    return arr
+
+
 def _box(bounds: tuple[float, float, float, float]) -> Any:
     from shapely.geometry import box
 
@@ -389,6 +396,7 @@ def open_grid(
 def _native_resolution(study: StudyLike, crs: CRS) -> float:
     names = ["dem", *getattr(study, "raster_names", [])]
     for name in names:
+        path: Path | None
         try:
             path = Path(study.raster_path(name))
         except (InvalidInput, KeyError, LookupError):

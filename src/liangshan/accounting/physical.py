@@ -74,7 +74,8 @@ def physical_account(
     row per region × ecosystem type × indicator × method where the quantity was computed.
     ``attrs``: ``gaps`` (list of dicts: indicator, reason, region_code, ecosystem_code),
     ``notes`` (approximations used), ``extent`` (records of region_code, ecosystem_code,
-    area_km2), ``year``, ``pixel_area_m2``, ``crs``, ``maps`` (indicator → path).
+    area_km2), ``year``, ``pixel_area_m2``, ``crs``, ``coefficients`` (source and SHA-256 of
+    the coefficient rows, for provenance), ``maps`` (indicator → path).
     """
     wanted = list(INDICATORS) if indicators is None else list(dict.fromkeys(indicators))
     unknown = [i for i in wanted if i not in INDICATORS]
@@ -84,6 +85,10 @@ def physical_account(
     if lake_region is not None and lake_region not in ("qinghai_tibet", "eastern_plain"):
         raise InvalidInput(f"lake_region {lake_region!r} is not known",
                            hint="use 'qinghai_tibet' or 'eastern_plain', or None")
+    years = getattr(study, "years", None)
+    if years and int(year) not in years:
+        raise InvalidInput(f"year {year} is not a year of this study area ({sorted(years)})",
+                           hint="choose one of the study's years or add the year's layers")
     report = progress or (lambda stage, fraction: None)
     coef = (coefficients if isinstance(coefficients, CoefficientTable)
             else load_coefficients(coefficients))
@@ -104,7 +109,7 @@ def physical_account(
     key = _bin_key(g, ctx, n_eco)
     pixel_terms = [t for t in terms if t.pixel is not None]
     report("computing zonal sums", 0.4)
-    values = [t.pixel for t in pixel_terms] + [xr.ones_like(key, dtype=np.float64)]
+    values = [_pixel(t) for t in pixel_terms] + [xr.ones_like(key, dtype=np.float64)]
     sums, counts = zonal_sums(values, key, nbins)
     report("assembling the table", 0.85)
 
@@ -134,6 +139,7 @@ def physical_account(
                                 eco_of_bin[ok], "area_km2": area[ok]}).to_dict("records"),
         "pixel_area_m2": pixel_area,
         "crs": g.spec.crs.to_string(),
+        "coefficients": {"source": coef.source, "sha256": coef.digest()},
         "maps": {},
     })
     if maps_dir is not None:
@@ -151,6 +157,11 @@ def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
                              output_dtypes=[np.int64])
     reg = g.region_index.astype(np.int64)
     return xr.where((reg > 0) & (eco_idx >= 0), (reg - 1) * n_eco + eco_idx, -1)
+
+
+def _pixel(term: Term) -> xr.DataArray:
+    assert term.pixel is not None
+    return term.pixel
 
 
 def _finish(frame: pd.DataFrame, term: Term) -> pd.DataFrame:
@@ -177,7 +188,7 @@ def _write_maps(g: StudyGrid, terms: list[Term], maps_dir: Path, year: int,
                 report: Progress) -> dict[str, str]:
     by_indicator: dict[str, list[xr.DataArray]] = {}
     for term in terms:
-        pixel = term.pixel
+        pixel = _pixel(term)
         if term.region_scale is not None:
             scale = np.asarray(term.region_scale, dtype=np.float64)
             factor = xr.apply_ufunc(lambda r, s=scale: s[r], g.region_index, dask="parallelized",

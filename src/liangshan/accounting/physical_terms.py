@@ -214,17 +214,54 @@ def ls_raster(ctx: Context) -> xr.DataArray:
     return dem.copy(data=data)
 
 
+def ndvi_percentiles(ndvi: xr.DataArray, inside: xr.DataArray,
+                     q: tuple[float, float] = (5.0, 95.0)) -> tuple[float, float]:
+    """NDVI percentiles inside the zones from a block-wise histogram (bins of 0.001), so no
+    pixel array is ever gathered in memory."""
+    values = ndvi.where(inside).data
+    hist, edges = da.histogram(values[da.isfinite(values)], bins=2000, range=(-1.0, 1.0))
+    counts = np.asarray(hist.compute(), dtype=np.float64)
+    if counts.sum() == 0:
+        return (float("nan"), float("nan"))
+    cum = np.cumsum(counts) / counts.sum()
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    lo, hi = (float(centres[np.searchsorted(cum, p / 100.0)]) for p in q)
+    return lo, hi
+
+
+def vegetation_cover(ctx: Context, inds: list[str]) -> xr.DataArray | None:
+    """The ``fvc`` layer, else FVC from ``ndvi`` with its 5/95 % percentiles (GEP_METHOD §6.3);
+    None (and gaps) if neither exists."""
+    if ctx.grid.has_layer("fvc", ctx.year):
+        return ctx.layer("fvc")
+    if not ctx.grid.has_layer("ndvi", ctx.year):
+        ctx.gap(inds, f"not accounted: missing raster 'fvc' (or 'ndvi') for {ctx.year}")
+        return None
+    ndvi = ctx.layer("ndvi")
+    lo, hi = ndvi_percentiles(ndvi, ctx.grid.region_index > 0)
+    if not hi > lo:
+        ctx.gap(inds, "not accounted: NDVI has no spread inside the zones (5 % = 95 % "
+                "percentile), so FVC cannot be derived; supply an 'fvc' layer")
+        return None
+    ctx.notes.append(f"soil: FVC from NDVI by the dimidiate pixel model, NDVI_soil = {lo:.3f} and "
+                     f"NDVI_veg = {hi:.3f} (5 % and 95 % percentiles in the zones)")
+    return m.fractional_vegetation_cover(ndvi, lo, hi)
+
+
 def soil(ctx: Context) -> list[Term]:
     inds = ["soil_retention", "sediment_avoided", "nitrogen_retained", "phosphorus_retained"]
     if not ctx.need(inds, "ecosystem", "erosivity", "dem", "sand_pct", "silt_pct", "clay_pct",
-                    "soc_pct", "fvc"):
+                    "soc_pct"):
+        return []
+    fvc = vegetation_cover(ctx, inds)
+    if fvc is None:
         return []
     excluded = set(ctx.coef.by_ecosystem("soil_retention_excluded", ctx.codes, "1"))
     applicable = [c for c in ctx.codes if c not in excluded]
     practice = ctx.coefficient("support_practice_factor", "1", applicable, inds)
     k = m.soil_erodibility_epic(ctx.layer("sand_pct"), ctx.layer("silt_pct"),
                                 ctx.layer("clay_pct"), ctx.layer("soc_pct"))
-    c = m.cover_management_cai(ctx.layer("fvc"), a=ctx.scalar("cover_management_cai_a", "1"),
+    c = m.cover_management_cai(fvc, a=ctx.scalar("cover_management_cai_a", "1"),
                                b=ctx.scalar("cover_management_cai_b", "1"),
                                full_cover_pct=ctx.scalar("cover_management_cai_full_cover", "%"))
     res = m.soil_retention_rusle(ctx.layer("erosivity"), k, ls_raster(ctx), c, practice,

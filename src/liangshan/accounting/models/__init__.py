@@ -33,6 +33,7 @@ from liangshan.accounting.models.purification import (
 )
 from liangshan.accounting.models.soil import (
     cover_management_cai,
+    fractional_vegetation_cover,
     sediment_avoided,
     soil_erodibility_epic,
     soil_nutrient_retained,
@@ -54,6 +55,7 @@ __all__ = [
     "flood_storage_marsh",
     "flood_storage_reservoir",
     "flood_storage_vegetation",
+    "fractional_vegetation_cover",
     "heterotrophic_respiration_pei",
     "heterotrophic_respiration_pei_annual",
     "net_ecosystem_production",

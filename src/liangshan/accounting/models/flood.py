@@ -37,7 +37,7 @@ def flood_storage_vegetation(
     return np.maximum(held, 0.0) * pixel_area_m2 * MM_M2_TO_M3
 
 
-def flood_storage_marsh(area_m2: Any, storage_depth_m: float = 0.3) -> Any:
+def flood_storage_marsh(area_m2: Any, storage_depth_m: Any = 0.3) -> Any:
     """Surface retention of marshes, C_m = depth × S.
 
     Parameters

@@ -50,6 +50,24 @@ def soil_erodibility_epic(sand_pct: Any, silt_pct: Any, clay_pct: Any, soc_pct: 
     return (-0.01383 + 0.51575 * k_epic) * 0.1317
 
 
+def fractional_vegetation_cover(ndvi: Any, ndvi_soil: float, ndvi_veg: float) -> Any:
+    """Fractional vegetation cover by the dimidiate pixel model, f = (NDVI − NDVI_s)/(NDVI_v −
+    NDVI_s).
+
+    Parameters
+    ----------
+    ndvi : NDVI [1].
+    ndvi_soil, ndvi_veg : NDVI of bare soil and of full cover [1]; GEP_METHOD §6.3 takes the
+        5 % and 95 % percentiles of the scene [V: 陈召亚 et al. 2016].
+
+    Returns
+    -------
+    f [1], clipped to [0, 1]; NaN stays NaN.
+    """
+    f = (ndvi - ndvi_soil) / (ndvi_veg - ndvi_soil)
+    return np.minimum(np.maximum(f, 0.0), 1.0)
+
+
 def cover_management_cai(
     fvc: Any, *, a: float = 0.6508, b: float = 0.3436, full_cover_pct: float = 78.3
 ) -> Any:
