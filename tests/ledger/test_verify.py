@@ -179,3 +179,20 @@ def test_changed_account_and_checkpoint_note_are_named(db_session: Session, log:
     out = io.StringIO()
     assert service.verify_cli(db_session, Console(file=out, width=200)) == 1
     assert "problem(s)" in out.getvalue()
+
+
+def test_backdated_leaf_is_named_as_reordered(db_session: Session, log: dict) -> None:
+    first = db_session.execute(text("SELECT created_at FROM ledger_log_leaves "
+                                    "WHERE leaf_index = 0")).scalar_one()
+    tamper(db_session, ("UPDATE ledger_log_leaves SET created_at = :t WHERE leaf_index = 6",
+                        {"t": first}),
+           ("UPDATE ledger_log_leaves SET created_at = :t WHERE leaf_index < 6 AND "
+            "leaf_index > 0", {"t": first}))
+    found = problems(db_session, log["verifier"])
+    assert found == [], "equal times are not a reordering"
+    later = db_session.execute(text("SELECT created_at FROM ledger_log_leaves "
+                                    "WHERE leaf_index = 10")).scalar_one()
+    tamper(db_session, ("UPDATE ledger_log_leaves SET created_at = :t WHERE leaf_index = 3",
+                        {"t": later}))
+    assert "ledger_log_leaves index 4: order changed: created before the leaf before it" in (
+        problems(db_session, log["verifier"]))

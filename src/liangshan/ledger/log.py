@@ -127,7 +127,12 @@ def append_leaf(session: Session, kind: str, payload: bytes | Mapping[str, Any])
         raise InvalidInput(f"log payload of type {type(payload).__name__} is neither bytes "
                            "nor a dict", hint="pass canonical bytes or a JSON-able dict")
     lock_log(session)
-    index = log_size(session)
+    last = session.execute(select(LogLeaf.leaf_index, LogLeaf.created_at)
+                           .order_by(LogLeaf.leaf_index.desc()).limit(1)).first()
+    index = 0 if last is None else int(last[0]) + 1
+    # Leaf times never go backwards, even if app servers' clocks disagree slightly:
+    # verify_log reads a backwards time as a reordered log.
+    created_at = utcnow() if last is None else max(utcnow(), last[1])
     leaf_hash = merkle.hash_leaf(leaf_input(kind, data))
     # The perfect subtrees this leaf completes are its left siblings up the tree:
     # one per trailing 1-bit of the index.
@@ -135,7 +140,7 @@ def append_leaf(session: Session, kind: str, payload: bytes | Mapping[str, Any])
     siblings = merkle.perfect_subtrees(0, index)[-carry:] if carry else []
     stored = node_hashes(session, siblings)
     session.add(LogLeaf(leaf_index=index, kind=kind, leaf_hash=leaf_hash, payload=data,
-                        created_at=utcnow()))
+                        created_at=created_at))
     h = leaf_hash
     for level, sibling in enumerate(reversed(siblings), start=1):
         h = merkle.hash_children(stored[sibling], h)
