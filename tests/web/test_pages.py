@@ -9,8 +9,10 @@ Expected figures are hand-computed from the seeded lines (tests/web/conftest.py)
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 
 import openpyxl
 import pytest
@@ -50,6 +52,17 @@ def test_account_tables_as_on_paper(client, seeded):
     assert "335,855.52" in html                          # GEP in 万元
     assert "300,000,000" in html and "320,000,000" in html  # 森林 + 农田 m3/yr
     assert "日志序号" in html and "叶哈希" in html            # publication proof
+
+
+def test_publication_proof_links_to_the_log(client, seeded):
+    html = client.get(f"/web/accounts/{seeded['chishui_2022']}").text
+    href = html.split('id="log-bundle"')[0].rsplit('href="', 1)[1].split('"')[0]
+    bundle = client.get(href)
+    if bundle.status_code == 404 and "ledger" not in str(client.app.routes):
+        pytest.skip("the ledger's log API is not mounted in this build")
+    assert bundle.status_code == 200
+    payload = json.loads(base64.b64decode(bundle.json()["payload"]))
+    assert payload["id"] == seeded["chishui_2022"] and payload["gep_fen"] == 335_855_520_000
 
 
 def test_draft_hidden_from_the_public_but_not_from_government(client, seeded):

@@ -11,7 +11,7 @@
   function barOption(rows, lang, opts) {
     var u = unit(lang);
     return {
-      grid: { left: opts.horizontal ? 120 : 60, right: 24, top: 24, bottom: opts.horizontal ? 24 : 70 },
+      grid: { left: opts.horizontal ? 120 : 60, right: 24, top: 40, bottom: opts.horizontal ? 24 : 70 },
       tooltip: { trigger: 'axis', valueFormatter: function (v) { return fmt(v) + ' ' + u; } },
       xAxis: opts.horizontal ? { type: 'value', name: u } :
         { type: 'category', data: rows.map(function (r) { return r.label || r.name; }),
@@ -41,7 +41,7 @@
     top: function (rows, lang) {
       return barOption(rows, lang, { horizontal: true, color: function (r) { return COLORS[r.service_class] || '#888'; } });
     },
-    ecosystem: function (rows, lang) { return barOption(rows, lang, {}); },
+    ecosystem: function (rows, lang) { return barOption(rows, lang, { color: function () { return '#4c9a5a'; } }); },
     comparison: function (rows, lang) {
       return barOption(rows, lang, { color: function (r) { return r.selected ? '#c2410c' : (r.pilot ? '#2f7d4f' : '#9bb8a5'); } });
     },
@@ -51,7 +51,7 @@
       return {
         tooltip: { trigger: 'axis', valueFormatter: function (v) { return fmt(v) + ' ' + u; } },
         legend: { bottom: 0 },
-        grid: { left: 60, right: 24, top: 24, bottom: 50 },
+        grid: { left: 60, right: 24, top: 40, bottom: 50 },
         xAxis: { type: 'category', data: rows.map(function (r) { return String(r.year); }) },
         yAxis: { type: 'value', name: u },
         series: classes.map(function (c) {
