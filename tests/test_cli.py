@@ -47,3 +47,41 @@ def test_user_create_bad_input(tmp_path, args, expected):
 def test_invest_run_with_missing_args_file(tmp_path):
     result = run_cli("invest", "run", "carbon", "--args", str(tmp_path / "nope.json"))
     assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+@pytest.mark.slow
+def test_gep_run_compare_and_log_verify(tmp_path):
+    """A user's path: sample data, two accounts (one published), comparison, log check."""
+    env = {"LIANGSHAN_DATA_DIR": str(tmp_path / "data")}
+    study = tmp_path / "study"
+    assert run_cli("sample-data", str(study), "--counties", "520381", "--resolution", "2000",
+                   env_extra=env).returncode == 0
+    first = run_cli("gep", "run", str(study), "--year", "2022", "--out", str(tmp_path / "a"),
+                    env_extra=env)
+    assert first.returncode == 0, first.stderr
+    assert "(draft)" in first.stdout
+    assert (tmp_path / "a" / "gep_tables.xlsx").exists()
+    second = run_cli("gep", "run", str(study), "--year", "2023", "--out", str(tmp_path / "b"),
+                     "--publish", env_extra=env)
+    assert second.returncode == 0 and "(published)" in second.stdout
+    compared = run_cli("gep", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
+                       str(tmp_path / "cmp"), env_extra=env)
+    assert compared.returncode == 0, compared.stderr
+    assert "520381" in compared.stdout and (tmp_path / "cmp" / "comparison_totals.csv").exists()
+    verified = run_cli("log", "verify", env_extra=env)
+    assert verified.returncode == 0 and "1 leaves" in verified.stdout
+
+
+def test_sample_data_unknown_county_and_existing_folder(tmp_path):
+    result = run_cli("sample-data", str(tmp_path / "s"), "--counties", "529999")
+    assert result.returncode != 0 and "529999" in result.stderr
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    result = run_cli("sample-data", str(tmp_path / "notes"), "--resolution", "2000")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
+
+
+def test_gep_compare_rejects_a_folder_without_an_account(tmp_path):
+    result = run_cli("gep", "compare", str(tmp_path), str(tmp_path))
+    assert result.returncode != 0 and "does not exist" in result.stderr

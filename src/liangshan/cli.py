@@ -141,6 +141,160 @@ def sample_data(
     console.print(f"study area written to {path}")
 
 
+def _open_study(path: Path):  # type: ignore[no-untyped-def]
+    from liangshan.datasets.study import StudyArea
+
+    return StudyArea.open(path)
+
+
+def _scheduler(address: str | None) -> str | None:
+    from liangshan.config import get_settings
+
+    return address or get_settings().scheduler
+
+
+@gep_app.command("run")
+def gep_run(
+    study: Annotated[Path, typer.Argument(help="study-area folder (with study.toml)")],
+    year: Annotated[int, typer.Option(help="accounting year")],
+    out: Annotated[Path, typer.Option(help="folder for the tables and the report")],
+    profile: Annotated[str, typer.Option(help="ndrc-2022, mee-2020, gbt-46869-2025, "
+                                         "ouyang-research, or a local TOML")] = "ndrc-2022",
+    prices: Annotated[Path | None, typer.Option(help="local price overrides (prices.csv "
+                                                "format); recorded in the manifest")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address")] = None,
+    store: Annotated[bool, typer.Option(help="store the account in the platform database")] = True,
+    publish: Annotated[bool, typer.Option(help="publish it (immutable, logged)")] = False,
+) -> None:
+    """Account GEP for one year: physical → value → official tables, report and manifest."""
+    from liangshan.accounting.reports import write_account_folder
+    from liangshan.accounting.run import run_gep
+    from liangshan.accounting.scale import use_scheduler
+    from liangshan.progress import progress_bar
+
+    area = _open_study(study)
+    names = dict(zip(area.zones["region_code"], area.zones["name"], strict=True))
+    with use_scheduler(_scheduler(scheduler)), progress_bar(f"GEP {year}") as report:
+        account = run_gep(area, year, profile, overrides=prices, progress=report)
+    title = f"{area.name} {year} 年生态产品总值 (GEP) 核算"
+    write_account_folder(account, out, title=title, region_names=names)
+    console.print(f"GEP {year}: {account.gep() / 1e8:,.2f} 亿元 · account {account.id[:12]} · "
+                  f"reports in {out}")
+    if len(account.gaps):
+        console.print("[yellow]not accounted:[/] "
+                      + "; ".join(sorted(set(account.gaps["indicator"].astype(str)))))
+    if store or publish:
+        _store_account(account, title, area.is_sample, publish)
+
+
+def _store_account(account, title: str, sample: bool, publish: bool) -> None:  # type: ignore[no-untyped-def]
+    from liangshan.accounts import service as accounts
+    from liangshan.accounts.schemas import AccountIn
+    from liangshan.db import get_engine, session_scope
+    from liangshan.identity.access import SYSTEM
+    from liangshan.migrate import upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    regions = account.regions
+    scope = regions[0] if len(regions) == 1 else "52"
+    with session_scope(engine) as session:
+        row = accounts.store(session, SYSTEM, AccountIn(
+            id=account.id, kind=account.kind, title=title, region_code=scope, year=account.year,
+            profile=account.profile, lines=account.lines(), manifest=account.manifest,
+            summary=account.summary(), sample_data=sample))
+        if publish and row.status != "published":
+            accounts.publish(session, SYSTEM, row.id)
+        console.print(f"stored as account {row.id} ({row.status})")
+
+
+def _saved_account(folder: Path):  # type: ignore[no-untyped-def]
+    from liangshan.accounting.account import Account
+
+    path = folder / "gep_account.json" if folder.is_dir() else folder
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} does not exist",
+                           hint="give a folder written by `liangshan gep run --out`") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid JSON: {exc}",
+                           hint="re-run `liangshan gep run` to rewrite it") from None
+    return Account.from_dict(data)
+
+
+@gep_app.command("compare")
+def gep_compare(
+    a: Annotated[Path, typer.Argument(help="earlier account (folder of `gep run --out`)")],
+    b: Annotated[Path, typer.Argument(help="later account")],
+    out: Annotated[Path | None, typer.Option(help="write the comparison CSVs here")] = None,
+    current_prices: Annotated[bool, typer.Option(help="compare at current prices instead of "
+                                                 "constant (剔除价格因素)")] = False,
+) -> None:
+    """Compare two accounts, with each indicator's contribution to the change."""
+    from rich.table import Table
+
+    from liangshan.accounting.account import compare, write_atomic
+
+    result = compare(_saved_account(a), _saved_account(b), constant_prices=not current_prices)
+    basis = "current prices" if current_prices else f"constant {result.year_a} prices"
+    table = Table(title=f"GEP {result.year_a} → {result.year_b} ({basis}), 亿元")
+    for col in ("region", f"GEP {result.year_a}", f"GEP {result.year_b}", "change", "%"):
+        table.add_column(col, justify="right")
+    for row in result.totals.itertuples():
+        b_value = row.gep_b_const_yuan if not current_prices else row.gep_b_yuan
+        table.add_row(str(row.region_code), f"{row.gep_a_yuan / 1e8:,.2f}",
+                      f"{b_value / 1e8:,.2f}", f"{row.change_yuan / 1e8:+,.2f}",
+                      f"{row.change_pct:+.1f}")
+    console.print(table)
+    top = result.rows.reindex(result.rows["change_yuan"].abs().sort_values(ascending=False).index)
+    for row in top.head(8).itertuples():
+        console.print(f"  {row.region_code} {row.indicator} {row.item or ''}: "
+                      f"{row.change_yuan / 1e4:+,.0f} 万元")
+    if out is not None:
+        write_atomic(out / "comparison_by_indicator.csv",
+                     result.rows.to_csv(index=False).encode("utf-8-sig"))
+        write_atomic(out / "comparison_totals.csv",
+                     result.totals.to_csv(index=False).encode("utf-8-sig"))
+        console.print(f"written to {out}")
+
+
+vep_app = typer.Typer(help="VEP of specific units (特定地域单元生态产品价值).", no_args_is_help=True)
+app.add_typer(vep_app, name="vep")
+
+
+@vep_app.command("run")
+def vep_run(
+    study: Annotated[Path, typer.Argument(help="study-area folder")],
+    area: Annotated[Path, typer.Option(help="polygons (GeoPackage/GeoJSON/Shapefile)")],
+    year: Annotated[int, typer.Option(help="accounting year")],
+    out: Annotated[Path, typer.Option(help="folder for the tables and the report")],
+    id_field: Annotated[str, typer.Option(help="the polygons' ID column")] = "unit_id",
+    profile: str = "ndrc-2022",
+    scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address")] = None,
+) -> None:
+    """VEP of each polygon (a parcel, a project site, a basin), with the origin rule."""
+    import geopandas as gpd
+
+    from liangshan.accounting.reports import write_account_folder
+    from liangshan.accounting.scale import use_scheduler
+    from liangshan.accounting.vep import run_vep
+    from liangshan.progress import progress_bar
+
+    try:
+        footprint = gpd.read_file(area)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InvalidInput(f"cannot read polygons from {area}: {exc}".splitlines()[0],
+                           hint="give a GeoPackage, GeoJSON or Shapefile with a CRS") from None
+    with use_scheduler(_scheduler(scheduler)), progress_bar(f"VEP {year}") as report:
+        account = run_vep(_open_study(study), year, footprint, profile, id_field=id_field,
+                          progress=report)
+    write_account_folder(account, out, title=f"VEP {year} ({area.name})")
+    for row in account.totals().itertuples():
+        console.print(f"{row.region_code}: {row.gep_yuan / 1e4:,.1f} 万元/年")
+    console.print(f"reports in {out}")
+
+
 @invest_app.command("run")
 def invest_run(
     model: Annotated[str, typer.Argument(help="annual_water_yield, carbon, sdr, ndr, "

@@ -7,7 +7,6 @@ transparency log) → comparison between the years → a summary table.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from liangshan.accounting.account import Account, compare, write_atomic
-from liangshan.accounting.reports import export_csv, export_json
-from liangshan.accounting.reports.html import write_html
-from liangshan.accounting.reports.xlsx import write_xlsx
+from liangshan.accounting.reports import write_account_folder
 from liangshan.accounting.run import run_gep
 from liangshan.accounts import service as accounts
 from liangshan.accounts.schemas import AccountIn
@@ -26,7 +23,6 @@ from liangshan.datasets.sample import write_sample_study_area
 from liangshan.datasets.study import StudyArea
 from liangshan.db import get_engine, session_scope
 from liangshan.identity.access import SYSTEM
-from liangshan.ledger import service as ledger
 from liangshan.migrate import upgrade
 from liangshan.progress import progress_bar
 
@@ -44,22 +40,6 @@ class DemoResult:
     reports: list[Path] = field(default_factory=list)
 
 
-def _write_reports(account: Account, folder: Path, names: dict[str, str]) -> list[Path]:
-    title = f"贵州省五个试点县 {account.year} 年生态产品总值 (GEP) 核算 — 样例数据 SAMPLE DATA"
-    written = [
-        write_xlsx(account, folder / "gep_tables.xlsx", region_name="五个试点县 (样例数据)"),
-        export_csv(account, folder / "gep_account.csv"),
-        export_json(account, folder / "gep_account.json"),
-        write_html(account, folder / "report.html", title=title),
-        write_atomic(folder / "manifest.json", json.dumps(
-            account.manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()),
-    ]
-    for code in account.regions:
-        written.append(write_xlsx(account, folder / f"gep_tables_{code}.xlsx", region=code,
-                                  region_name=f"{names.get(code, code)} (样例数据)"))
-    return written
-
-
 def _store_and_publish(account: Account, title: str) -> str:
     engine = get_engine()
     with session_scope(engine) as session:
@@ -69,7 +49,6 @@ def _store_and_publish(account: Account, title: str) -> str:
             summary=account.summary(), sample_data=True))
         if row.status != "published":
             accounts.publish(session, SYSTEM, row.id)
-        ledger.current_checkpoint(session)
         return row.id
 
 
@@ -111,7 +90,9 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
     for year in study.years:
         with progress_bar(f"2/4 GEP {year} 核算 accounting") as report:
             results[year] = run_gep(study, year, PROFILE, progress=report)
-        result.reports += _write_reports(results[year], out / "accounts" / str(year), names)
+        title = f"贵州省五个试点县 {year} 年生态产品总值 (GEP) 核算 — 样例数据 SAMPLE DATA"
+        result.reports += write_account_folder(results[year], out / "accounts" / str(year),
+                                               title=title, region_names=names)
 
     with progress_bar("3/4 入库与发布 store and publish") as report:
         for i, (year, account) in enumerate(sorted(results.items())):

@@ -349,7 +349,30 @@ class Account:
                 "class_totals_yuan": self.class_totals(), "totals": clean(self.totals()),
                 "ratios": clean(self.ratios()), "records": clean(self.records),
                 "gaps": clean(self.gaps), "rules": self.rules, "warnings": self.warnings,
+                "socioeconomic": clean(self.socioeconomic), "region_names": self.region_names,
                 "manifest": self.manifest}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Account:
+        """Rebuild an account from :meth:`to_dict` output (e.g. a saved gep_account.json)."""
+        try:
+            records = pd.DataFrame(data["records"])
+            year, profile = int(data["year"]), str(data["profile"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"not a saved account: missing or bad field {exc}",
+                               hint="give the gep_account.json written by `liangshan gep run`"
+                               ) from None
+        if len(records):
+            records["region_code"] = records["region_code"].astype(str)
+        socio = pd.DataFrame(data.get("socioeconomic") or [],
+                             columns=["region_code", "gdp_yuan", "population", "area_km2"])
+        socio["region_code"] = socio["region_code"].astype(str)
+        return cls(records=records, year=year, profile=profile,
+                   gaps=pd.DataFrame(data.get("gaps") or [], columns=GAP_COLUMNS),
+                   rules=list(data.get("rules") or []), socioeconomic=socio,
+                   manifest=dict(data.get("manifest") or {}),
+                   warnings=list(data.get("warnings") or []),
+                   region_names=dict(data.get("region_names") or {}))
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:

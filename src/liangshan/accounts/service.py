@@ -123,7 +123,7 @@ def lines(session: Session, account_id: str) -> list[AccountLine]:
 
 def publish(session: Session, actor: Principal, account_id: str) -> StoredAccount:
     """Publish a draft: it becomes immutable and its manifest hash enters the transparency log."""
-    from liangshan.ledger.service import append_leaf
+    from liangshan.ledger.service import append_leaf, current_checkpoint
 
     row = get(session, account_id)
     actor.require_write(row.region_code)
@@ -143,6 +143,7 @@ def publish(session: Session, actor: Principal, account_id: str) -> StoredAccoun
     row.published_at = utcnow()
     row.log_index = index
     row.log_leaf_hash = leaf_hash.hex() if isinstance(leaf_hash, bytes) else str(leaf_hash)
+    current_checkpoint(session)  # a signed tree head that covers the new leaf
     record(session, actor, "publish", "account", row.id, region_code=row.region_code,
            detail={"log_index": index})
     return row

@@ -21,6 +21,10 @@ ROUTERS = (
     "liangshan.identity.api:router",
     "liangshan.ledger.api:router",
     "liangshan.accounts.api:router",
+    "liangshan.registry.api:router",
+    "liangshan.catalog.api:router",
+    "liangshan.trace.api:router",
+    "liangshan.market.api:router",
 )
 
 

@@ -4,6 +4,7 @@
 * :func:`write_html` — a self-contained HTML report (inline CSS/SVG, no internet).
 * :func:`export_csv` — the tidy table (UTF-8 with BOM so Excel opens Chinese text).
 * :func:`export_json` — records, totals, gaps, rules and manifest as JSON.
+* :func:`write_account_folder` — all of the above plus the manifest, one folder per account.
 
 All writers are atomic (temporary file, then rename) and return the path written.
 """
@@ -29,4 +30,31 @@ def export_json(account: Account, path: str | Path) -> Path:
     return write_atomic(path, text.encode("utf-8"))
 
 
-__all__ = ["export_csv", "export_json", "render_html", "write_html", "write_xlsx"]
+def write_account_folder(account: Account, folder: str | Path, *, title: str,
+                         region_names: dict[str, str] | None = None,
+                         per_region: bool = True) -> list[Path]:
+    """Write every report of ``account`` into ``folder``; returns the paths written.
+
+    gep_tables.xlsx (all regions), gep_tables_<code>.xlsx (one per region, if
+    ``per_region``), gep_account.csv, gep_account.json, report.html and manifest.json.
+    """
+    folder = Path(folder)
+    names = region_names or {}
+    label = "、".join(names.get(c, c) for c in account.regions) or "全部核算单元"
+    written = [
+        write_xlsx(account, folder / "gep_tables.xlsx", region_name=label),
+        export_csv(account, folder / "gep_account.csv"),
+        export_json(account, folder / "gep_account.json"),
+        write_html(account, folder / "report.html", title=title),
+        write_atomic(folder / "manifest.json", json.dumps(
+            account.manifest, ensure_ascii=False, indent=2, sort_keys=True).encode()),
+    ]
+    if per_region and len(account.regions) > 1:
+        for code in account.regions:
+            written.append(write_xlsx(account, folder / f"gep_tables_{code}.xlsx", region=code,
+                                      region_name=names.get(code, code)))
+    return written
+
+
+__all__ = ["export_csv", "export_json", "render_html", "write_account_folder", "write_html",
+           "write_xlsx"]
