@@ -132,8 +132,11 @@ def _aggregate(
     valuation: pd.DataFrame | None,
 ) -> Any:
     """Add InVEST's watershed fields to a copy of the (sub)watershed vector."""
-    gdf = iio.read_vector(ws_path, label=id_field)
-    if id_field not in gdf.columns:
+    # Field names keep their case in the output, as InVEST's copy does; the id field is
+    # matched case-insensitively like OGR's GetField.
+    gdf = iio.read_vector(ws_path, label=id_field, lower=False)
+    id_col = next((c for c in gdf.columns if str(c).lower() == id_field), None)
+    if id_col is None:
         raise InvalidInput(
             f"vector {ws_path} lacks the field {id_field!r}; it has {list(gdf.columns)}",
             hint=f"add an integer {id_field} field identifying each polygon",
@@ -162,7 +165,7 @@ def _aggregate(
         out["rsupply_mn"] = np.where(ok, out["wyield_mn"] - out["consum_mn"], np.nan)
     if valuation is not None and id_field == "ws_id":
         energy, npv = [], []
-        for ws_id, rs in zip(out["ws_id"], out["rsupply_vl"], strict=True):
+        for ws_id, rs in zip(out[id_col], out["rsupply_vl"], strict=True):
             if rs is None or (isinstance(rs, float) and math.isnan(rs)):
                 energy.append(np.nan)
                 npv.append(np.nan)
@@ -202,7 +205,10 @@ def execute(args: dict[str, Any]) -> None:
             args["valuation_table_path"], "ws_id",
             ("efficiency", "fraction", "height", "kw_price", "cost", "time_span", "discount"),
             label="valuation_table_path")
-        ws_ids = set(iio.read_vector(args["watersheds_path"])["ws_id"].tolist())
+        ws_vec = iio.read_vector(args["watersheds_path"], label="watersheds_path")
+        if "ws_id" not in ws_vec.columns:
+            raise InvalidInput(f"watersheds_path ({args['watersheds_path']}) lacks field ws_id")
+        ws_ids = set(ws_vec["ws_id"].tolist())
         missing = sorted(set(ws_ids) - set(valuation.index))
         if missing:
             raise InvalidInput(

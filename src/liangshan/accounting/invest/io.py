@@ -438,8 +438,12 @@ def align_to_intersection(
     return out
 
 
-def read_vector(path: str | os.PathLike[str], *, label: str = "") -> Any:
-    """Read a polygon vector (shapefile, GeoPackage …) into a GeoDataFrame."""
+def read_vector(path: str | os.PathLike[str], *, label: str = "", lower: bool = True) -> Any:
+    """Read a polygon vector (shapefile, GeoPackage …) into a GeoDataFrame.
+
+    Field names are lower-cased unless ``lower`` is False (InVEST matches fields
+    case-insensitively).
+    """
     import geopandas as gpd
 
     where = f"{label} ({path})" if label else str(path)
@@ -447,7 +451,8 @@ def read_vector(path: str | os.PathLike[str], *, label: str = "") -> Any:
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
         raise InvalidInput(f"cannot open vector {where}: {exc}", hint="check the path") from exc
-    gdf.columns = [c if c == gdf.geometry.name else str(c).lower() for c in gdf.columns]
+    if lower:
+        gdf.columns = [c if c == gdf.geometry.name else str(c).lower() for c in gdf.columns]
     return gdf
 
 
