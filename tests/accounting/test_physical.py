@@ -286,3 +286,12 @@ def test_coefficient_provenance(account: pd.DataFrame) -> None:
     info = account.attrs["coefficients"]
     assert info["source"].endswith("physical_coefficients.csv")
     assert len(info["sha256"]) == 64
+
+
+def test_l_max_lowers_soil_retention(study: StudyArea, account: pd.DataFrame) -> None:
+    """Capping L (l_max = 1, below the single-cell L of a 100 m cell, (100/22.13)^0.4 ≈ 1.83)
+    can only lower soil retention, and says so in the notes."""
+    capped = physical_account(study, 2022, indicators=["soil_retention"], l_max=1.0)
+    free = account[account.indicator == "soil_retention"].quantity.sum()
+    assert 0 < capped.quantity.sum() < free
+    assert any("l_max = 1.0" in n for n in capped.attrs["notes"])

@@ -42,6 +42,7 @@ def physical_account(
     coefficients: CoefficientTable | str | Path | None = None,
     hot_days: float | None = None,
     lake_region: str | None = None,
+    l_max: float | None = None,
     resolution_m: float | None = None,
     chunk: int = 1024,
     grid: StudyGrid | None = None,
@@ -64,6 +65,9 @@ def physical_account(
     lake_region : ``"qinghai_tibet"`` or ``"eastern_plain"`` — which Rao et al. (2014) lake
         regression to use; without it lake flood storage is a gap (no Yunnan–Guizhou
         coefficients are known, GEP_METHOD §6.6 [?]).
+    l_max : optional cap on the RUSLE L factor (InVEST SDR's ``l_max``); default None = no cap,
+        as in the Desmet & Govers form of GEP_METHOD §6.3. L grows with upslope area, so
+        channel cells dominate soil retention on steep terrain unless capped.
     resolution_m, chunk : grid cell size [m] (default the manifest's) and dask block side.
     grid : an already opened :class:`StudyGrid` (reuses its checks and rasterised zones).
 
@@ -95,7 +99,7 @@ def physical_account(
     report("opening the grid", 0.0)
     g = grid or open_grid(study, resolution_m=resolution_m, chunk=chunk)
     ctx = Context(grid=g, year=int(year), coef=coef, wanted=set(wanted), hot_days=hot_days,
-                  lake_region=lake_region)
+                  lake_region=lake_region, l_max=l_max)
     terms: list[Term] = []
     families = list(dict.fromkeys(INDICATORS[i][1] for i in wanted))
     for n, family in enumerate(families):

@@ -84,6 +84,7 @@ class Context:
     wanted: set[str]
     hot_days: float | None = None
     lake_region: str | None = None
+    l_max: float | None = None
     gaps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -209,8 +210,12 @@ def ls_raster(ctx: Context) -> xr.DataArray:
     else:  # pragma: no cover
         up = da.zeros(dem.shape, chunks=dem.data.chunks)
         ctx.notes.append("LS: no routing kernel, slope length = one cell (L underestimated)")
-    data = da.map_overlap(lambda d, a: terrain.ls_factor(d, a, cs), dem.data, up, depth=1,
-                          boundary="none", dtype=np.float64, meta=np.array((), np.float64))
+    l_max = ctx.l_max
+    if l_max is not None:
+        ctx.notes.append(f"soil: RUSLE L capped at l_max = {l_max}")
+    data = da.map_overlap(lambda d, a: terrain.ls_factor(d, a, cs, l_max=l_max), dem.data, up,
+                          depth=1, boundary="none", dtype=np.float64,
+                          meta=np.array((), np.float64))
     return dem.copy(data=data)
 
 
