@@ -39,7 +39,8 @@ def app_with_domains(engine):
 def client(db_engine):
     with session_factory(db_engine)() as session:
         for name, role, region in [("chishui", Role.COUNTY_OPERATOR, "520381"),
-                                   ("dafang", Role.COUNTY_OPERATOR, "520521")]:
+                                   ("dafang", Role.COUNTY_OPERATOR, "520521"),
+                                   ("citizen", Role.PUBLIC, None)]:
             service.create_user(session, SYSTEM, UserIn(
                 username=name, display_name=name, password=PASSWORD, role=role,
                 region_code=region))
@@ -77,6 +78,11 @@ def test_register_lookup_and_conflicts(client):
         "holder_kind": "individual", "holder_id_number": "520381199001011234",
         "start_date": "2020-01-01", "end_date": "2050-01-01", "document_ref": "承包合同001"})
     assert right.status_code == 201, right.text
+    by_holder = client.get("/registry/parcels", params={"holder": "王小明"}, headers=h)
+    assert [p["code"] for p in by_holder.json()] == [code]
+    probe = client.get("/registry/parcels", params={"holder": "王小明"},
+                       headers=login(client, "citizen"))
+    assert probe.status_code == 403
     view = client.get(f"/registry/parcels/{code}", headers=h).json()
     assert view["rights"][0]["holder_id_number"] == "520381199001011234"
     changed = client.patch(f"/registry/parcels/{code}", headers=h,

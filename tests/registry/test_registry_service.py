@@ -194,3 +194,9 @@ def test_view_redacts_individuals_and_every_write_is_audited(db_session):
     assert [h.code for h in holders] == [p.code]
     actions = [e.action for e in db_session.query(AuditEvent).order_by(AuditEvent.id)]
     assert actions == ["register", "register"]
+
+
+def test_parcel_cannot_move_county(db_session):
+    p = _parcel(db_session)
+    with pytest.raises(InvalidInput, match="cannot move from county 520381 to 520521"):
+        service.update_parcel(db_session, SYSTEM, p.code, "typo", region_code="520521")

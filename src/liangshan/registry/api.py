@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
 from liangshan.api.deps import PrincipalDep, SessionDep
-from liangshan.errors import InvalidInput
+from liangshan.errors import Forbidden, InvalidInput
 from liangshan.identity.access import READER_ROLES, Principal
 from liangshan.registry import io, service
 from liangshan.registry.models import REGISTRY_CRS
@@ -93,7 +93,7 @@ def update_parcel(session: SessionDep, actor: PrincipalDep, code: str, body: Par
 
 
 @router.get("/parcels", response_model=list[ParcelOut])
-def find_parcels(session: SessionDep, _actor: PrincipalDep, region_code: str | None = None,
+def find_parcels(session: SessionDep, actor: PrincipalDep, region_code: str | None = None,
                  resource_type: str | None = None, holder: str | None = None,
                  x: float | None = None, y: float | None = None, crs: str = "EPSG:4326",
                  at: datetime | None = None, offset: int = 0, limit: int = 100) -> Any:
@@ -102,6 +102,9 @@ def find_parcels(session: SessionDep, _actor: PrincipalDep, region_code: str | N
         pt = gpd.GeoSeries([shapely.Point(x, y)], crs=crs).to_crs(REGISTRY_CRS).iloc[0]
         return service.parcels_at_point(session, pt.x, pt.y, at, resource_type)
     if holder:
+        if not shows_personal(actor):  # searching by a person's name reveals their holdings
+            raise Forbidden(f"{actor.label} may not search parcels by holder",
+                            hint="holder search is for government roles and auditors")
         return service.parcels_of_holder(session, holder, at)
     return service.list_parcels(session, region_code=region_code, resource_type=resource_type,
                                 at=at, offset=offset, limit=min(limit, 1000))[1]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -38,7 +38,7 @@ from liangshan.identity.service import record
 from liangshan.registry import rules
 from liangshan.registry.models import REGISTRY_CRS, ParcelVersion
 from liangshan.registry.schemas import Ownership, ParcelStatus, ResourceType
-from liangshan.registry.service import make_parcel_code
+from liangshan.registry.service import last_code_with_prefix, make_parcel_code
 
 DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 
@@ -281,8 +281,7 @@ def _assign_codes(session: Session, recs: list[dict[str, Any]], refused: dict[in
             continue
         prefix = make_parcel_code(rec["region_code"], rec["ownership"], rec["resource_type"], 1)[:14]
         if prefix not in next_seq:
-            last = session.scalar(select(func.max(ParcelVersion.code))
-                                  .where(ParcelVersion.code.startswith(prefix)))
+            last = last_code_with_prefix(session, prefix)
             in_file = [r["code"] for r in recs if r["code"] and r["code"].startswith(prefix)]
             seqs = [int(c[14:19]) for c in [last, *in_file] if c and c[14:19].isdigit()]
             next_seq[prefix] = max(seqs, default=0) + 1

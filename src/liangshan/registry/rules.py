@@ -22,8 +22,8 @@ from liangshan.registry.schemas import EXCLUSIVE_KINDS, RightKind, RightStatus
 #: Overlap below this area (m²) is treated as touching: clipped or reprojected edges carry
 #: floating-point slivers. 0.01 m² is far below any survey accuracy.
 OVERLAP_TOLERANCE_M2 = 0.01
-#: Largest size class searched (2**40 m is far beyond any parcel).
-MAX_SIZE_CLASS = 40
+#: Largest size class searched: 2**26 m ≈ 67,000 km, more than the Earth's circumference.
+MAX_SIZE_CLASS = 26
 
 
 def size_class(minx: float, miny: float, maxx: float, maxy: float) -> int:

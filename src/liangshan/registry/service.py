@@ -55,10 +55,16 @@ def make_parcel_code(region_code: str, ownership: str, resource_type: str, seq: 
     return f"{region_code.ljust(12, '0')}{OWNERSHIP_LETTER[ownership]}{TYPE_LETTER[resource_type]}{seq:05d}"
 
 
+def last_code_with_prefix(session: Session, prefix: str) -> str | None:
+    """The highest parcel code starting with ``prefix`` (an index range, not LIKE, which
+    SQLite cannot serve from a case-sensitive index)."""
+    return session.scalar(select(func.max(ParcelVersion.code)).where(
+        ParcelVersion.code >= prefix, ParcelVersion.code < prefix + "\x7f"))
+
+
 def _next_code(session: Session, data: ParcelIn) -> str:
     prefix = make_parcel_code(data.region_code, data.ownership, data.resource_type, 1)[:14]
-    last = session.scalar(select(func.max(ParcelVersion.code))
-                          .where(ParcelVersion.code.startswith(prefix)))
+    last = last_code_with_prefix(session, prefix)
     seq = int(last[14:19]) + 1 if last and last[14:19].isdigit() else 1
     return make_parcel_code(data.region_code, data.ownership, data.resource_type, seq)
 
@@ -127,7 +133,9 @@ def update_parcel(session: Session, actor: Principal, code: str, reason: str,
     current["geometry"] = shapely.from_wkb(old.geom_wkb)
     data = ParcelIn.model_validate({**current, **changes, "code": code})
     if data.region_code[:6] != old.region_code[:6]:
-        actor.require_write(data.region_code)
+        raise InvalidInput(f"parcel {code} cannot move from county {old.region_code[:6]} to "
+                           f"{data.region_code[:6]}: its code starts with the county code",
+                           hint="cancel it (status cancelled) and register a new parcel there")
     geom = rules.check_polygon(data.geometry, f"parcel {code}")
     if data.status != ParcelStatus.CANCELLED:
         rules.check_no_overlap(session, code, str(data.resource_type), geom)
