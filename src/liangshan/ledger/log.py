@@ -65,11 +65,15 @@ def lock_log(session: Session) -> None:
     opens the write transaction now (waiting up to the busy timeout), so the reads
     that follow (log size, balances) cannot be overtaken by another writer.
     """
+    held = session.info.get("ledger_log_lock")
+    if held is not None and held is session.get_transaction():
+        return  # this transaction already holds it
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK_KEY})
     elif dialect == "sqlite":
         session.execute(text("UPDATE ledger_log_nodes SET level = level WHERE 1 = 0"))
+    session.info["ledger_log_lock"] = session.get_transaction()
 
 
 def log_size(session: Session) -> int:
