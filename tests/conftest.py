@@ -1,7 +1,7 @@
 """Shared fixtures: every database test runs twice, on SQLite and on PostgreSQL.
 
 PostgreSQL: ``LIANGSHAN_TEST_PG_URL`` (default: the server at 127.0.0.1:5432 with
-trust auth). A fresh database ``liangshan_test_<worker>`` is created for the run.
+trust auth). A fresh database ``liangshan_test_<worker>_<pid>`` is created for the run and dropped after it.
 When the server is unreachable the PostgreSQL half fails under CI and is skipped,
 with the reason, on a developer machine.
 """
@@ -39,7 +39,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # One database per test process: parallel workers and parallel developers never share.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
