@@ -316,8 +316,9 @@ def _refuse_overlaps(session: Session, recs: list[dict[str, Any]], geoms: np.nda
     query = select(ParcelVersion.code, ParcelVersion.resource_type, ParcelVersion.geom_wkb).where(
         ParcelVersion.valid_to.is_(None), ParcelVersion.status != "cancelled",
         ParcelVersion.resource_type.in_(sorted(set(types))),
-        rules.bbox_clause(minx, miny, maxx, maxy))
-    for code, rtype, wkb in session.execute(query).yield_per(CHUNK):
+        rules.BBOX)
+    params = rules.bbox_params(minx, miny, maxx, maxy)
+    for code, rtype, wkb in session.execute(query, params).yield_per(CHUNK):
         other = shapely.from_wkb(wkb)
         for k in tree.query(other, predicate="intersects"):
             i = ok[k]

@@ -12,7 +12,7 @@ box columns and ``size_class`` make a B-tree-only spatial prefilter that works o
 SQLite and PostgreSQL alike: ``size_class = ceil(log2(max(width, height, 1 m)))``,
 so a parcel's ``minx`` lies within ``2**size_class`` metres left of any point it
 contains, and each size class is one narrow range scan of the
-``(size_class, minx)`` index (see :func:`liangshan.registry.rules.bbox_clause`).
+``(size_class, minx)`` index (see :data:`liangshan.registry.rules.BBOX`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from datetime import date
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from liangshan.errors import Conflict, InvalidInput
@@ -49,16 +49,26 @@ def check_polygon(geom: object, where: str) -> BaseGeometry:
     return geom
 
 
-def bbox_clause(minx: float, miny: float, maxx: float, maxy: float,
-                classes: Sequence[int] | None = None) -> ColumnElement[bool]:
-    """SQL condition: the parcel's bounding box intersects (or touches) the given one.
-
-    Uses one narrow ``(size_class, minx)`` index range per size class (see models).
-    """
+def _bbox_clause() -> ColumnElement[bool]:
     P = ParcelVersion
-    ks = range(MAX_SIZE_CLASS + 1) if classes is None else classes
-    per_class = [and_(P.size_class == k, P.minx >= minx - 2.0 ** k, P.minx <= maxx) for k in ks]
-    return and_(or_(*per_class), P.maxx >= minx, P.miny <= maxy, P.maxy >= miny)
+    per_class = [and_(P.size_class == k, P.minx >= bindparam(f"bb_lo{k}"),
+                      P.minx <= bindparam("bb_maxx"))
+                 for k in range(MAX_SIZE_CLASS + 1)]
+    return and_(or_(*per_class), P.maxx >= bindparam("bb_minx"), P.miny <= bindparam("bb_maxy"),
+                P.maxy >= bindparam("bb_miny"))
+
+
+#: SQL condition "the parcel's bounding box intersects (or touches) the query box": one narrow
+#: ``(size_class, minx)`` index range per size class (see models). Built once, because building
+#: this expression costs more than running it; bind its values with :func:`bbox_params`.
+BBOX = _bbox_clause()
+
+
+def bbox_params(minx: float, miny: float, maxx: float, maxy: float) -> dict[str, float]:
+    """Bind values of :data:`BBOX` for a query box in the registry CRS (m)."""
+    params = {f"bb_lo{k}": minx - 2.0 ** k for k in range(MAX_SIZE_CLASS + 1)}
+    params.update(bb_minx=minx, bb_miny=miny, bb_maxx=maxx, bb_maxy=maxy)
+    return params
 
 
 def overlap_area(a: BaseGeometry, b: BaseGeometry) -> float:
@@ -79,12 +89,12 @@ def check_no_overlap(session: Session, code: str | None, resource_type: str,
         ParcelVersion.valid_to.is_(None),
         ParcelVersion.resource_type == resource_type,
         ParcelVersion.status != "cancelled",
-        bbox_clause(minx, miny, maxx, maxy),
+        BBOX,
     )
     if code is not None:
         query = query.where(ParcelVersion.code != code)
     shapely.prepare(geom)
-    for other_code, wkb in session.execute(query):
+    for other_code, wkb in session.execute(query, bbox_params(minx, miny, maxx, maxy)):
         area = overlap_area(geom, shapely.from_wkb(wkb))
         if area > OVERLAP_TOLERANCE_M2:
             raise Conflict(

@@ -179,11 +179,11 @@ def parcel_history(session: Session, code: str) -> list[ParcelVersion]:
 def parcels_at_point(session: Session, x: float, y: float, at: datetime | None = None,
                      resource_type: str | None = None) -> list[ParcelVersion]:
     """Parcels containing the point (x, y) in the registry CRS (m), boundary included."""
-    query = _as_of(select(ParcelVersion), ParcelVersion, at).where(rules.bbox_clause(x, y, x, y))
+    query = _as_of(select(ParcelVersion), ParcelVersion, at).where(rules.BBOX)
     if resource_type:
         query = query.where(ParcelVersion.resource_type == resource_type)
     point = shapely.Point(x, y)
-    return [r for r in session.scalars(query)
+    return [r for r in session.scalars(query, rules.bbox_params(x, y, x, y))
             if shapely.from_wkb(r.geom_wkb).covers(point)]
 
 
@@ -192,10 +192,10 @@ def parcels_in_polygon(session: Session, polygon: BaseGeometry, at: datetime | N
     """Parcels whose area overlaps ``polygon`` (registry CRS); touching only does not count."""
     minx, miny, maxx, maxy = polygon.bounds
     query = _as_of(select(ParcelVersion), ParcelVersion, at).where(
-        rules.bbox_clause(minx, miny, maxx, maxy)).order_by(ParcelVersion.code)
+        rules.BBOX).order_by(ParcelVersion.code)
     shapely.prepare(polygon)
     out = []
-    for r in session.scalars(query):
+    for r in session.scalars(query, rules.bbox_params(minx, miny, maxx, maxy)):
         if rules.overlap_area(polygon, shapely.from_wkb(r.geom_wkb)) > 0:
             out.append(r)
             if limit and len(out) >= limit:
