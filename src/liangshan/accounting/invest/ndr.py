@@ -156,9 +156,131 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
     return out
 
 
-def _lookup(table, col: str, codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Column ``col`` of the biophysical table mapped onto LULC codes (0 off ``valid``)."""
-    return lookup(codes, valid, table[col].astype(float).to_dict(), col)
+@njit(cache=True)
+def _slope_weight(valid, slope):
+    """S_th = clip(slope/100, 0.005, 1) where valid, else 0 (float64)."""
+    nr, nc = valid.shape
+    out = np.zeros((nr, nc))
+    for r in range(nr):
+        for c in range(nc):
+            if valid[r, c]:
+                out[r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
+    return out
+
+
+@njit(cache=True)
+def _upslope(fa, fa_s, s_w, cell):
+    """D_up = S̄·sqrt(FA·cell²) [m] (float32, nodata −1) and the d_dn weight 1/S_th."""
+    nr, nc = fa.shape
+    d_up = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    s_inv = np.zeros((nr, nc))
+    for r in range(nr):
+        for c in range(nc):
+            f = fa[r, c]
+            if f == rt.FA_NODATA:
+                continue
+            d_up[r, c] = (fa_s[r, c] / f) * np.sqrt(f * cell * cell)
+            if s_w[r, c] != 0:
+                s_inv[r, c] = 1.0 / s_w[r, c]
+    return d_up, s_inv
+
+
+@njit(cache=True)
+def _ic(fa, d_up, d_dn):
+    """IC = log10(D_up/D_dn) (float32, nodata float32 min) where both are defined and ≠ 0."""
+    nr, nc = fa.shape
+    ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            du = d_up[r, c]
+            dd = d_dn[r, c]
+            if fa[r, c] == rt.FA_NODATA or du == TARGET_NODATA or du == 0:
+                continue
+            if dd == rt.DIST_NODATA or dd == 0:
+                continue
+            ic[r, c] = np.log10(du / dd)
+    return ic
+
+
+@njit(cache=True)
+def _runoff_index(proxy, ok, mean):
+    """Runoff proxy / its mean (float32, nodata float32 max)."""
+    nr, nc = proxy.shape
+    out = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            if ok[r, c]:
+                out[r, c] = proxy[r, c] if mean == 0 else proxy[r, c] / mean
+    return out
+
+
+@njit(cache=True)
+def _loads(lulc_ok, rpi, stream, load, eff, crit, prop):
+    """Surface and subsurface load [kg/ha/yr] (float32, −1 nodata) and eff/crit_len set
+    to 0 on streams, with the mask where both are defined."""
+    nr, nc = lulc_ok.shape
+    surf = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    sub = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    eff_o = np.zeros((nr, nc), dtype=np.float32)
+    crit_o = np.zeros((nr, nc), dtype=np.float32)
+    ok = np.zeros((nr, nc), dtype=np.bool_)
+    for r in range(nr):
+        for c in range(nc):
+            if not lulc_ok[r, c]:
+                continue
+            if rpi[r, c] != MAP_NODATA:
+                mod = np.float32(np.float32(load[r, c]) * rpi[r, c])
+                surf[r, c] = mod * (1 - prop[r, c])
+                sub[r, c] = mod * prop[r, c]
+            st = stream[r, c]
+            if st != rt.STREAM_NODATA:
+                ok[r, c] = True
+                if st != 1:
+                    eff_o[r, c] = eff[r, c]
+                    crit_o[r, c] = crit[r, c]
+    return surf, sub, eff_o, crit_o, ok
+
+
+@njit(cache=True)
+def _surface_export(eff_r, ic, ic_0, k, surface_load):
+    """NDR = (1 − eff')/(1 + exp((IC0 − IC)/k)) and surface export = load·NDR (float32)."""
+    nr, nc = ic.shape
+    ndr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    exp_ = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            e = eff_r[r, c]
+            if e == -1.0 or ic[r, c] == IC_NODATA:
+                continue
+            v = np.float32((1 - e) / (1 + np.exp((ic_0 - ic[r, c]) / k)))
+            ndr[r, c] = v
+            if surface_load[r, c] != TARGET_NODATA:
+                exp_[r, c] = surface_load[r, c] * v
+    return ndr, exp_
+
+
+@njit(cache=True)
+def _subsurface(dist, sub_load, surface_export, eff_sub, crit_sub):
+    """subNDR = 1 − eff_sub(1 − exp(−5·l/ℓ)) with l in **pixels** and ℓ in metres as coded
+    [V]; subsurface export; total = surface + subsurface where both are defined."""
+    nr, nc = dist.shape
+    sub_ndr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    sub_exp = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    total = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            d = dist[r, c]
+            if d == rt.DIST_NODATA:
+                continue
+            v = np.float32(1 - eff_sub * (1 - np.exp(-5 * d / crit_sub)))
+            sub_ndr[r, c] = v
+            if sub_load[r, c] == TARGET_NODATA:
+                continue
+            se = sub_load[r, c] * v
+            sub_exp[r, c] = se
+            if surface_export[r, c] != TARGET_NODATA:
+                total[r, c] = surface_export[r, c] + se
+    return sub_ndr, sub_exp, total
 
 
 def execute(args: dict[str, Any]) -> None:
@@ -212,98 +334,80 @@ def execute(args: dict[str, Any]) -> None:
     dem_ok = inside & dem.valid_mask()
     lulc_ok = inside & lulc.valid_mask()
     proxy_ok = inside & proxy.valid_mask()
+    del inside
+    del rasters
     r = route(dem, dem_ok, algorithm)
+    r.filled = np.empty((0, 0))  # not needed past flow direction; frees 8 B/px
     cell = abs(dem.transform[1])
-    slope_ok = r.slope != rt.SLOPE_NODATA
-    s_th = np.clip(r.slope / 100.0, 0.005, 1.0)
-    (fa_s,) = accumulate(r, [np.where(slope_ok & dem_ok, s_th, 0.0)])
+    s_w = _slope_weight(dem_ok, r.slope)
+    (fa_s,) = accumulate(r, s_w[None])
     stream = streams(r, tfa, 1.0)  # ndr.py uses the default trace proportion 1.0 [V]
-    fa_ok = r.fa != rt.FA_NODATA
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d_up = (fa_s / r.fa) * np.sqrt(r.fa * cell * cell)
-        s_inv = np.where(slope_ok & dem_ok, 1.0 / s_th, 0.0)
+    d_up, s_inv = _upslope(r.fa, fa_s, s_w, cell)
+    del fa_s, s_w
     if r.algorithm == "mfd":
         d_dn, dist_ch = rt.distance_to_channel_mfd_pair(r.fd, stream, s_inv)
     else:
         d_dn = distance_to_channel(r, stream, s_inv)
         dist_ch = distance_to_channel(r, stream, None)
-    ic_ok = fa_ok & (d_dn != rt.DIST_NODATA) & (d_dn != 0) & (d_up != 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ic = np.where(ic_ok, np.log10(np.where(ic_ok, d_up / d_dn, 1.0)), 0.0)
-    ic32 = ic.astype(np.float32)
+    del s_inv
+    ic = _ic(r.fa, d_up, d_dn)
+    ic_ok = ic != IC_NODATA
     if not ic_ok.any():
         raise InvalidInput(
             "NDR: no pixel drains to a stream, so the connectivity index is undefined",
             hint="lower threshold_flow_accumulation or check the DEM and watersheds")
-    ic_0 = (float(ic32[ic_ok].min()) + float(ic32[ic_ok].max())) / 2.0
+    ic_0 = (float(ic[ic_ok].min()) + float(ic[ic_ok].max())) / 2.0  # data-dependent IC0 [V]
+    del ic_ok
 
-    proxy_arr = proxy.array.astype(np.float64)
     av = args.get("runoff_proxy_av")
     mean = float(av) if av not in (None, "") else (
-        float(proxy_arr[proxy_ok].astype(np.float32).sum(dtype=np.float64) / proxy_ok.sum())
-        if proxy_ok.any() else 0.0)
-    rpi = proxy_arr if mean == 0 else proxy_arr / mean
+        float(proxy.array[proxy_ok].astype(np.float32).sum(dtype=np.float64)
+              / proxy_ok.sum()) if proxy_ok.any() else 0.0)
+    rpi = _runoff_index(proxy.array, proxy_ok, mean)
     codes = lulc.array
-    stream_ok = stream != rt.STREAM_NODATA
-    stream01 = np.where(stream == 1, 1.0, 0.0)
     out: dict[str, tuple[np.ndarray, float]] = {}
     inter: dict[str, tuple[np.ndarray, float]] = {
-        "ic_factor": (np.where(ic_ok, ic32, IC_NODATA), IC_NODATA),
+        "ic_factor": (ic, IC_NODATA),
         "d_dn": (d_dn, rt.DIST_NODATA),
         "dist_to_channel": (dist_ch, rt.DIST_NODATA),
-        "d_up": (np.where(fa_ok, d_up, TARGET_NODATA), TARGET_NODATA),
-        "runoff_proxy_index": (np.where(proxy_ok, rpi, MAP_NODATA), MAP_NODATA),
+        "d_up": (d_up, TARGET_NODATA),
+        "runoff_proxy_index": (rpi, MAP_NODATA),
     }
     fields: dict[str, tuple[np.ndarray, float]] = {}
-    load_ok = lulc_ok & proxy_ok
+    eff_sub = crit_sub = 0.0
+    if "n" in nutrients:
+        eff_sub = io.as_float(args["subsurface_eff_n"], "subsurface_eff_n")
+        crit_sub = io.as_float(args["subsurface_critical_length_n"],
+                               "subsurface_critical_length_n")
     for x in nutrients:
-        load = _lookup(table, f"load_{x}", codes, lulc_ok)
-        eff_tab = _lookup(table, f"eff_{x}", codes, lulc_ok)
+        cols = {c: table[c].astype(float) for c in (f"load_{x}", f"eff_{x}", f"crit_len_{x}")}
         app = table[f"load_type_{x}"].astype(str).str.lower() == "application-rate"
-        if app.any():  # application-rate loads are reduced by (1 − eff) [V]
-            factor = (1 - table[f"eff_{x}"].astype(float)).where(app, 1.0)
-            load = load * _lookup(factor.to_frame("f"), "f", codes, lulc_ok)
-        mod_load = load * rpi
-        if x == "n":
-            prop = _lookup(table, "proportion_subsurface_n", codes, lulc_ok)
-            surface_load = mod_load * (1 - prop)
-            sub_load = mod_load * prop
-        else:
-            surface_load = mod_load
-        er_ok = lulc_ok & stream_ok
-        eff = np.where(er_ok, eff_tab * (1 - stream01), 0.0)
-        crit = np.where(er_ok, _lookup(table, f"crit_len_{x}", codes, lulc_ok)
-                        * (1 - stream01), 0.0)
-        eff_r = effective_retention(r.fd, stream, eff.astype(np.float32),
-                                    crit.astype(np.float32), er_ok, cell, 256)
-        eff_r_ok = eff_r != -1.0
-        ndr_ok = eff_r_ok & ic_ok
-        ndr = np.where(ndr_ok, (1 - eff_r) / (1 + np.exp((ic_0 - ic32) / k_param)), 0.0)
-        exp_ok = ndr_ok & load_ok
-        surface_export = np.where(exp_ok, surface_load * ndr, 0.0)
-        out[f"{x}_surface_export"] = (np.where(exp_ok, surface_export, TARGET_NODATA),
-                                      TARGET_NODATA)
+        # application-rate loads are reduced by (1 − eff) [V]
+        cols["load"] = cols[f"load_{x}"] * (1 - cols[f"eff_{x}"]).where(app, 1.0)
+        cols["prop"] = (table["proportion_subsurface_n"].astype(float) if x == "n"
+                        else cols["load"] * 0.0)
+        maps = {k: lookup(codes, lulc_ok, v.to_dict(), k) for k, v in (
+            ("load", cols["load"]), ("eff", cols[f"eff_{x}"]),
+            ("crit", cols[f"crit_len_{x}"]), ("prop", cols["prop"]))}
+        surface_load, sub_load, eff, crit, er_ok = _loads(
+            lulc_ok, rpi, stream, maps["load"], maps["eff"], maps["crit"], maps["prop"])
+        del maps
+        eff_r = effective_retention(r.fd, stream, eff, crit, er_ok, cell, 256)
+        del eff, crit, er_ok
+        ndr, surface_export = _surface_export(eff_r, ic, ic_0, k_param, surface_load)
+        out[f"{x}_surface_export"] = (surface_export, TARGET_NODATA)
         inter[f"effective_retention_{x}"] = (eff_r, -1.0)
-        inter[f"ndr_{x}"] = (np.where(ndr_ok, ndr, TARGET_NODATA), TARGET_NODATA)
-        inter[f"surface_load_{x}"] = (np.where(load_ok, surface_load, TARGET_NODATA),
-                                      TARGET_NODATA)
+        inter[f"ndr_{x}"] = (ndr, TARGET_NODATA)
+        inter[f"surface_load_{x}"] = (surface_load, TARGET_NODATA)
         fields[f"{x}_surface_load"] = inter[f"surface_load_{x}"]
         fields[f"{x}_surface_export"] = out[f"{x}_surface_export"]
         if x == "n":
-            eff_sub = io.as_float(args["subsurface_eff_n"], "subsurface_eff_n")
-            crit_sub = io.as_float(args["subsurface_critical_length_n"],
-                                   "subsurface_critical_length_n")
-            dist_ok = dist_ch != rt.DIST_NODATA
-            sub_ndr = 1 - eff_sub * (1 - np.exp(-5 * dist_ch / crit_sub))
-            sub_ok = dist_ok & load_ok
-            sub_exp = np.where(sub_ok, sub_load * sub_ndr, 0.0)
-            tot_ok = sub_ok & exp_ok
-            out["n_subsurface_export"] = (np.where(sub_ok, sub_exp, TARGET_NODATA),
-                                          TARGET_NODATA)
-            out["n_total_export"] = (np.where(tot_ok, surface_export + sub_exp,
-                                              TARGET_NODATA), TARGET_NODATA)
-            inter["sub_ndr_n"] = (np.where(dist_ok, sub_ndr, TARGET_NODATA), TARGET_NODATA)
-            inter["sub_load_n"] = (np.where(load_ok, sub_load, TARGET_NODATA), TARGET_NODATA)
+            sub_ndr, sub_exp, total = _subsurface(dist_ch, sub_load, surface_export,
+                                                  eff_sub, crit_sub)
+            out["n_subsurface_export"] = (sub_exp, TARGET_NODATA)
+            out["n_total_export"] = (total, TARGET_NODATA)
+            inter["sub_ndr_n"] = (sub_ndr, TARGET_NODATA)
+            inter["sub_load_n"] = (sub_load, TARGET_NODATA)
             fields["n_subsurface_export"] = out["n_subsurface_export"]
             fields["n_total_export"] = out["n_total_export"]
             fields["n_subsurface_load"] = inter["sub_load_n"]

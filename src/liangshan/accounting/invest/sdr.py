@@ -86,6 +86,9 @@ def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
     z = np.where(valid, dem.array.astype(np.float64), 0.0)
     filled = rt.fill_pits(z, valid)
     slope = rt.calculate_slope(filled, valid, dem.transform[1], dem.transform[5])
+    # InVEST's slope raster is float32: round like it so class breaks (1, 3.5, 5, 9 %) fall
+    # on the same side for every pixel
+    slope = slope.astype(np.float32).astype(np.float64)
     if algorithm == "mfd":
         fd_raw = rt.flow_dir_mfd(filled, valid)
         fd = fd_raw

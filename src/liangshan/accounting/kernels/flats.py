@@ -29,6 +29,7 @@ COL_OFFSETS = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=np.int64)
 SQRT2 = 1.4142135623730951
 SQRT2_INV = 1.0 / SQRT2
 D8_NODATA = 128
+BLOCK = 256  # pygeoprocessing's GeoTIFF tile size, which sets its scan order
 SLOPE_NODATA = float(np.finfo(np.float32).min)
 
 
@@ -509,8 +510,17 @@ def flow_dir_d8(dem, valid):
     q = np.empty(1024, dtype=np.int64)
     nodata_drains = np.empty(1024, dtype=np.int64)
     nodata_dir = np.empty(1024, dtype=np.int64)
-    for r0 in range(nr):
-        for c0 in range(nc):
+    # scan in pygeoprocessing's order (256×256 tiles, row-major inside each): the plateau
+    # label-correcting search breaks ties by visiting order, so D8 flats depend on it
+    nbr = (nr + BLOCK - 1) // BLOCK
+    nbc = (nc + BLOCK - 1) // BLOCK
+    for blk in range(nbr * nbc):
+        br = (blk // nbc) * BLOCK
+        bc = (blk % nbc) * BLOCK
+        bw = min(BLOCK, nc - bc)
+        for t in range(min(BLOCK, nr - br) * bw):
+            r0 = br + t // bw
+            c0 = bc + t % bw
             if not valid[r0, c0] or fd[r0, c0] != D8_NODATA:
                 continue
             h = dem[r0, c0]
