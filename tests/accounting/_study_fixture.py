@@ -79,12 +79,14 @@ def default_tables() -> dict[str, pd.DataFrame]:
 
 
 def write_raster(path: Path, data: np.ndarray, *, crs: str | None = CRS,
-                 transform: Affine | None = None, nodata: float = -9999.0) -> None:
+                 transform: Affine | None = None, nodata: float | None = -9999.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = "uint16" if data.dtype == np.uint16 else "float32"
     profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1], "count": 1,
                "dtype": dtype, "transform": transform or Affine(RES, 0, X0, 0, -RES, Y0),
                "nodata": 0 if dtype == "uint16" else nodata}
+    if profile["nodata"] is None:
+        del profile["nodata"]
     if crs is not None:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:

@@ -217,3 +217,20 @@ def test_geographic_layer_is_warped_to_the_grid(tmp_path: Path) -> None:
     np.testing.assert_allclose(out[:, 0], 1200.0)
     np.testing.assert_allclose(out[:, -1], 1400.0)
     assert out.min() >= 1200.0 - 1e-6 and out.max() <= 1400.0 + 1e-6
+
+
+def test_cells_outside_a_source_without_nodata_are_nan(tmp_path: Path) -> None:
+    """A 50 m layer with no nodata value that stops one grid cell short of the eastern zone
+    edge (within the one-cell coverage tolerance): the uncovered column reads NaN, never 0."""
+    fine = Affine(RES / 2, 0, X0, 0, -RES / 2, Y0)
+    short = np.full((2 * ROWS, 2 * 21), 1300.0)  # columns up to x0 + 21 cells; grid ends at 22
+
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "precip_mm":
+            write_raster(path, short, transform=fine, nodata=None)
+            return True
+        return False
+
+    out = open_grid(open_study(tmp_path, raster_hook=hook)).layer("precip_mm", YEAR).values
+    assert np.isnan(out[:, -1]).all()
+    np.testing.assert_allclose(out[:, :-1], 1300.0)

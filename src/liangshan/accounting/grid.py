@@ -282,10 +282,12 @@ class StudyGrid:
                 coarser = abs(self.spec.transform.a) > 1.5 * self._src_res(src)
                 resampling = ((Resampling.mode if coarser else Resampling.nearest) if categorical
                               else (Resampling.average if coarser else Resampling.bilinear))
+                # cells the source does not reach must read as nodata, never as 0
+                fill = src.nodata if src.nodata is not None else (0 if categorical else np.nan)
                 vrt = WarpedVRT(src, crs=self.spec.crs, transform=self.spec.transform,
                                 width=self.spec.width, height=self.spec.height,
                                 resampling=resampling,
-                                src_nodata=src.nodata, nodata=src.nodata)
+                                src_nodata=src.nodata, nodata=fill)
                 arr = _open_da(vrt, chunks, masked=not categorical)
                 vrt.close()
             nodata = src.nodata
