@@ -1,0 +1,517 @@
+"""Traceability services: batches, signed events in the log, processing lineage, recalls.
+
+Every event is an EPCIS-shaped document (:func:`build_document`) signed by the
+recording organisation (Ed25519, :mod:`.signing`) and appended to the transparency
+log as leaf kind ``trace`` whose payload is :func:`leaf_payload`. Events are never
+edited: a correction is a new event naming the one it corrects (``corrects``).
+
+Refusals (each with its own message): an unknown batch, a recalled or used-up batch,
+an event time before the batch's last event or in the future, an organisation that
+does not hold the batch (only government bodies may inspect or recall a batch they do
+not hold), a forged signature (it does not verify with the named key) and a replayed
+one (its event ID or nonce was already recorded).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from liangshan.db import utcnow
+from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
+from liangshan.identity.access import Principal
+from liangshan.identity.models import Organisation, OrgKind, Role
+from liangshan.identity.service import record
+from liangshan.ledger.note import NoteSigner
+from liangshan.ledger.service import append_leaf
+from liangshan.trace import codes, signing
+from liangshan.trace.models import TraceBatch, TraceEvent, TraceLineage
+from liangshan.trace.schemas import (
+    EPCIS,
+    OVERSIGHT_STEPS,
+    BatchIn,
+    BizStep,
+    EventIn,
+    TransformIn,
+)
+
+#: Clock skew tolerated for event times in the future.
+MAX_FUTURE = timedelta(minutes=5)
+#: Roles that may record trace events (for their own organisation).
+RECORDER_ROLES = frozenset({Role.ENTERPRISE, Role.COUNTY_OPERATOR, Role.DEPARTMENT_STAFF,
+                            Role.PROVINCE_ADMIN})
+LEAF_KIND = "trace"
+
+
+def iso(t: datetime) -> str:
+    """UTC ISO 8601 with a Z, microseconds kept: the form signed and logged."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"event time {text!r} is not ISO 8601") from None
+    if t.tzinfo is None:
+        raise InvalidInput(f"event time {text!r} has no timezone")
+    return t.astimezone(UTC)
+
+
+# ------------------------------------------------------------------ who acts
+
+
+def acting_org(session: Session, actor: Principal, org_id: int | None) -> Organisation:
+    """The organisation an actor records for: its own; a province admin names one."""
+    actor.require_scope("write:trace")
+    actor.require_role(*RECORDER_ROLES)
+    if actor.organisation_id is not None:
+        if org_id is not None and org_id != actor.organisation_id:
+            raise Forbidden(f"{actor.label} belongs to organisation {actor.organisation_id} and "
+                            f"may not record for organisation {org_id}",
+                            hint="log in as a user of that organisation")
+        org_id = actor.organisation_id
+    elif org_id is None:
+        raise InvalidInput(f"{actor.label} belongs to no organisation: name org_id",
+                           hint="give the organisation the record is made for")
+    elif actor.role is not Role.PROVINCE_ADMIN:
+        raise Forbidden(f"{actor.label} belongs to no organisation and may not record for "
+                        f"organisation {org_id}", hint="only a province admin acts for others")
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound(f"organisation {org_id} does not exist",
+                       hint="list organisations with GET /identity/organisations")
+    return org
+
+
+def _covers(org: Organisation, region_code: str) -> bool:
+    return (org.kind == OrgKind.GOVERNMENT.value and org.region_code is not None
+            and region_code.startswith(org.region_code))
+
+
+# ------------------------------------------------------------------ batches
+
+
+def get_batch(session: Session, code: str) -> TraceBatch:
+    """The batch of a batch or item code (the check character is checked first)."""
+    parsed = codes.parse_code(code)
+    row = session.scalar(select(TraceBatch).where(TraceBatch.code == parsed.batch_code))
+    if row is None:
+        raise NotFound(f"unknown batch: no batch has code {codes.display(parsed.batch_code)}",
+                       hint="check the code, or create the batch first (POST /trace/batches)")
+    if parsed.serial_number > row.items_issued:
+        raise NotFound(f"item {parsed.serial_number} of batch {codes.display(row.code)} was "
+                       f"never issued (only {row.items_issued} item codes were)",
+                       hint="the code is not genuine or was mistyped")
+    return row
+
+
+def _check_parcels(session: Session, parcels: list[str], region_code: str) -> None:
+    try:
+        from liangshan.registry.service import current_parcel
+    except ModuleNotFoundError:  # registry not part of this build: codes kept as given
+        return
+    for code in parcels:
+        parcel = current_parcel(session, code)
+        if not parcel.region_code.startswith(region_code):
+            raise InvalidInput(f"origin parcel {code} lies in region {parcel.region_code}, not "
+                               f"in the batch's county {region_code}",
+                               hint="give parcels of the county of origin")
+
+
+def _new_batch(session: Session, org: Organisation, actor: Principal, *, region_code: str,
+               product_type: str, product_name: str, quantity: int, unit: str,
+               parcels: list[str], certifications: list[dict[str, Any]],
+               brand_code: str | None, harvest: tuple[Any, Any], at: datetime) -> TraceBatch:
+    product = codes.PRODUCT_TYPES[product_type][0]
+    last = session.scalar(select(func.max(TraceBatch.batch_seq)).where(
+        TraceBatch.producer_org_id == org.id, TraceBatch.product_code == product))
+    seq = (last or 0) + 1
+    row = TraceBatch(
+        code=codes.make_code(region_code, org.id, product, seq, 0), region_code=region_code,
+        producer_org_id=org.id, holder_org_id=org.id, product_type=product_type,
+        product_code=product, product_name=product_name, batch_seq=seq, quantity=quantity,
+        remaining=quantity, unit=unit, harvest_start=harvest[0], harvest_end=harvest[1],
+        origin_parcels=parcels, certifications=certifications, brand_code=brand_code,
+        status="active", items_issued=0, last_event_at=at, created_by=actor.user_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def create_batch(session: Session, actor: Principal, data: BatchIn,
+                 signer: NoteSigner | None = None) -> TraceBatch:
+    """Commission a batch: its code, and a signed, logged commissioning event."""
+    org = acting_org(session, actor, data.org_id)
+    if data.harvest_start and data.harvest_end and data.harvest_end < data.harvest_start:
+        raise InvalidInput("harvest_end is before harvest_start")
+    _check_future(data.event_time)
+    _check_parcels(session, data.origin_parcels, data.region_code)
+    if data.brand_code is not None:
+        from liangshan.trace.brands import get_brand
+        get_brand(session, data.brand_code)
+    certs = [c.model_dump(mode="json") for c in data.certifications]
+    row = _new_batch(session, org, actor, region_code=data.region_code,
+                     product_type=data.product_type, product_name=data.product_name,
+                     quantity=data.quantity, unit=data.unit, parcels=list(data.origin_parcels),
+                     certifications=certs, brand_code=data.brand_code,
+                     harvest=(data.harvest_start, data.harvest_end),
+                     at=data.event_time.astimezone(UTC))
+    what = {"batch": row.code, "product_type": row.product_type, "product_name": row.product_name,
+            "quantity": row.quantity, "unit": row.unit, "origin_parcels": row.origin_parcels,
+            "harvest": [_d(row.harvest_start), _d(row.harvest_end)],
+            "certifications": certs, "brand": row.brand_code}
+    doc = build_document(org.id, _signer(session, org.id, signer), BizStep.COMMISSIONING,
+                         data.event_time, what, data.where.model_dump(mode="json"), {})
+    _store_event(session, actor, row, doc, _sign(session, org.id, signer, doc))
+    record(session, actor, "create", "trace_batch", row.code, region_code=row.region_code,
+           detail={"quantity": row.quantity, "unit": row.unit})
+    return row
+
+
+def _d(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def issue_items(session: Session, actor: Principal, code: str, count: int) -> list[str]:
+    """Issue ``count`` more item codes (serials) of a batch for labels; returns them."""
+    batch = get_batch(session, code)
+    org = acting_org(session, actor, None if actor.organisation_id else batch.holder_org_id)
+    if org.id not in (batch.holder_org_id, batch.producer_org_id):
+        raise Forbidden(f"organisation {org.id} does not hold batch {codes.display(batch.code)}")
+    if not 1 <= count <= 100_000:
+        raise InvalidInput(f"label count {count} outside 1 … 100000")
+    first = batch.items_issued + 1
+    batch.items_issued += count
+    p = codes.parse_code(batch.code)
+    out = [codes.make_code(p.region, p.producer, p.product, int(p.batch), s)
+           for s in range(first, first + count)]
+    record(session, actor, "issue_items", "trace_batch", batch.code,
+           region_code=batch.region_code, detail={"first": first, "count": count})
+    return out
+
+
+# ------------------------------------------------------------------ documents
+
+
+def build_document(org_id: int, key_id: str, step: BizStep, event_time: datetime,
+                   what: dict[str, Any], where: dict[str, Any], how: dict[str, Any],
+                   corrects: str | None = None) -> dict[str, Any]:
+    """The EPCIS-shaped event document that is signed and logged (JSON-able, no floats)."""
+    etype, action, cbv = EPCIS[step]
+    return {
+        "schema": "liangshan.trace/1", "event_id": uuid.uuid4().hex,
+        "nonce": secrets.token_hex(16), "type": etype, "action": action,
+        "when": {"event_time": iso(event_time),
+                 "event_timezone_offset": event_time.strftime("%z")[:3] + ":"
+                 + event_time.strftime("%z")[3:]},
+        "what": what, "where": where,
+        "why": {"biz_step": step.value, "cbv_biz_step": cbv},
+        "who": {"org_id": org_id, "key_id": key_id}, "how": how, "corrects": corrects,
+    }
+
+
+def leaf_payload(document: dict[str, Any], signature: bytes) -> dict[str, Any]:
+    """The log leaf's payload for an event: the signed document and its signature."""
+    return {"type": "trace_event", "event_id": document["event_id"], "document": document,
+            "signature": base64.b64encode(signature).decode()}
+
+
+def _signer(session: Session, org_id: int, signer: NoteSigner | None) -> str:
+    s = signer or signing.custodial_signer(session, org_id)
+    return s.key_id.hex()
+
+
+def _sign(session: Session, org_id: int, signer: NoteSigner | None,
+          doc: dict[str, Any]) -> bytes:
+    return signing.sign_document(signer or signing.custodial_signer(session, org_id), doc)
+
+
+def _check_future(t: datetime) -> None:
+    if t.astimezone(UTC) > utcnow() + MAX_FUTURE:
+        raise InvalidInput(f"event time {iso(t)} is in the future",
+                           hint="record events when they have happened")
+
+
+def _store_event(session: Session, actor: Principal, batch: TraceBatch, doc: dict[str, Any],
+                 signature: bytes) -> TraceEvent:
+    index, _leaf = append_leaf(session, LEAF_KIND, leaf_payload(doc, signature))
+    row = TraceEvent(
+        event_id=doc["event_id"], batch_id=batch.id, event_type=doc["type"],
+        biz_step=doc["why"]["biz_step"], event_time=parse_time(doc["when"]["event_time"]),
+        org_id=doc["who"]["org_id"], key_id=doc["who"]["key_id"], nonce=doc["nonce"],
+        corrects_event_id=doc.get("corrects"), document=doc, signature=signature,
+        log_index=index, recorded_at=utcnow(), recorded_by=actor.user_id)
+    session.add(row)
+    return row
+
+
+# ------------------------------------------------------------------ events
+
+
+def prepare_event(session: Session, actor: Principal, code: str, data: EventIn,
+                  key_id: str | None = None) -> dict[str, Any]:
+    """The unsigned document of an event on batch ``code`` after all checks.
+
+    ``key_id``: the organisation's own key (client-side signing); default its custodial key.
+    """
+    org = acting_org(session, actor, data.org_id)
+    batch = get_batch(session, code)
+    how = {"inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
+           "test_results": [r.model_dump(mode="json") for r in data.test_results],
+           "certificate": data.certificate.model_dump(mode="json") if data.certificate else None,
+           "sale": data.sale.model_dump(mode="json") if data.sale else None,
+           "temperature_c": data.temperature_c, "notes": data.notes}
+    what = {"batch": batch.code}
+    doc = build_document(org.id, key_id or _signer(session, org.id, None), data.biz_step,
+                         data.event_time, what, data.where.model_dump(mode="json"), how,
+                         data.corrects)
+    check_rules(session, batch, doc)
+    return doc
+
+
+def check_rules(session: Session, batch: TraceBatch, doc: dict[str, Any]) -> None:
+    """Refuse an event that breaks a rule of the batch's history (see module docstring)."""
+    step = BizStep(doc["why"]["biz_step"])
+    t = parse_time(doc["when"]["event_time"])
+    org = session.get(Organisation, doc["who"]["org_id"])
+    name = codes.display(batch.code)
+    if batch.status == "recalled":
+        raise Conflict(f"batch {name} was recalled; no further events may be recorded on it",
+                       hint="recalled goods leave the chain; see its public page")
+    if batch.status == "consumed" and step is not BizStep.RECALL:
+        raise Conflict(f"batch {name} was used up by processing",
+                       hint="record events on the batches made from it")
+    _check_future(t)
+    if batch.last_event_at is not None and t < batch.last_event_at:
+        raise InvalidInput(f"out-of-order time: event at {iso(t)} is before the last event "
+                           f"of batch {name} ({iso(batch.last_event_at)})",
+                           hint="events of a batch are recorded in time order; a late record "
+                           "of an earlier fact is a correction naming the event it corrects")
+    holds = org is not None and org.id == batch.holder_org_id
+    oversight = org is not None and step in OVERSIGHT_STEPS and _covers(org, batch.region_code)
+    recall_by_producer = org is not None and step is BizStep.RECALL and (
+        org.id == batch.producer_org_id)
+    if not (holds or oversight or recall_by_producer):
+        raise Forbidden(f"organisation {doc['who']['org_id']} does not hold batch {name} "
+                        f"(holder: organisation {batch.holder_org_id}) and may not record "
+                        f"{step.value} on it",
+                        hint="only the holder records; government bodies of the region may "
+                        "inspect or recall")
+    if doc.get("corrects"):
+        old = session.scalar(select(TraceEvent).where(TraceEvent.event_id == doc["corrects"]))
+        if old is None or old.batch_id != batch.id:
+            raise NotFound(f"event {doc['corrects']} (named as corrected) is not an event of "
+                           f"batch {name}", hint="give the event ID shown on the batch's page")
+        if old.org_id != doc["who"]["org_id"]:
+            raise Forbidden(f"event {doc['corrects']} was recorded by organisation "
+                            f"{old.org_id}; only it may correct it")
+    sale = (doc.get("how") or {}).get("sale")
+    if sale is not None:
+        if step is not BizStep.SALE:
+            raise InvalidInput("sale details belong to a sale event")
+        if sale["quantity"] > batch.remaining:
+            raise Conflict(f"sale of {sale['quantity']} {batch.unit} exceeds what remains of "
+                           f"batch {name} ({batch.remaining} {batch.unit})")
+        if sale.get("buyer_org_id") is not None and sale["quantity"] != batch.remaining:
+            raise InvalidInput(f"a sale to organisation {sale['buyer_org_id']} hands over the "
+                               f"whole batch ({batch.remaining} {batch.unit})",
+                               hint="split the batch first to sell a part to an organisation")
+
+
+def commit_event(session: Session, actor: Principal, document: dict[str, Any],
+                 signature: bytes) -> TraceEvent:
+    """Record a signed document: check signature, replay and rules; log it; apply it."""
+    if actor.organisation_id is not None and document.get("who", {}).get(
+            "org_id") != actor.organisation_id:
+        raise Forbidden(f"{actor.label} may only record events of organisation "
+                        f"{actor.organisation_id}")
+    acting_org(session, actor, document.get("who", {}).get("org_id"))
+    signing.check_signature(session, document, signature)
+    seen = session.scalar(select(TraceEvent.event_id).where(or_(
+        TraceEvent.event_id == document.get("event_id"),
+        TraceEvent.nonce == document.get("nonce"))).limit(1))
+    if seen is not None:
+        raise Conflict(f"replayed signature: event {seen} with this event ID or nonce was "
+                       "already recorded", hint="prepare a new event; a signature is "
+                       "accepted once")
+    try:
+        step = BizStep(document["why"]["biz_step"])
+        batch = get_batch(session, document["what"]["batch"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, NotFound):
+            raise
+        raise InvalidInput(f"event document is malformed: {exc!r}",
+                           hint="send the document exactly as prepared") from None
+    if step in (BizStep.COMMISSIONING, BizStep.PROCESSING):
+        raise InvalidInput(f"{step.value} events are recorded through batch creation or "
+                           "transformation")
+    check_rules(session, batch, document)
+    row = _store_event(session, actor, batch, document, signature)
+    _apply(session, actor, batch, row)
+    return row
+
+
+def record_event(session: Session, actor: Principal, code: str, data: EventIn,
+                 signer: NoteSigner | None = None) -> TraceEvent:
+    """Prepare, sign (custodial key unless ``signer`` is given) and record one event."""
+    org = acting_org(session, actor, data.org_id)
+    doc = prepare_event(session, actor, code, data,
+                        key_id=signer.key_id.hex() if signer else None)
+    signature = _sign(session, org.id, signer, doc)
+    batch = get_batch(session, code)
+    row = _store_event(session, actor, batch, doc, signature)
+    _apply(session, actor, batch, row)
+    return row
+
+
+def _apply(session: Session, actor: Principal, batch: TraceBatch, row: TraceEvent) -> None:
+    doc = row.document
+    batch.last_event_at = max(batch.last_event_at or row.event_time, row.event_time)
+    sale = (doc.get("how") or {}).get("sale")
+    if sale is not None:
+        batch.remaining -= sale["quantity"]
+        if sale.get("buyer_org_id") is not None:
+            batch.holder_org_id = sale["buyer_org_id"]
+    if row.biz_step == BizStep.RECALL.value:
+        for b in [batch, *descendants(session, batch.id)]:
+            b.status = "recalled"
+            b.recalled_at = row.event_time
+            b.recall_event_id = row.event_id
+    record(session, actor, "record_event", "trace_event", row.event_id,
+           region_code=batch.region_code,
+           detail={"batch": batch.code, "biz_step": row.biz_step, "log_index": row.log_index})
+
+
+def recall(session: Session, actor: Principal, code: str, reason: str, event_time: datetime,
+           org_id: int | None = None) -> TraceEvent:
+    """Recall a batch: every batch made from it (through splits and merges) is recalled too."""
+    if not reason.strip():
+        raise InvalidInput("a recall needs a reason", hint="say what was found, e.g. the test")
+    return record_event(session, actor, code, EventIn(
+        biz_step=BizStep.RECALL, event_time=event_time, notes=reason, org_id=org_id))
+
+
+# ------------------------------------------------------------------ processing
+
+
+def transform(session: Session, actor: Principal, data: TransformIn,
+              signer: NoteSigner | None = None) -> list[TraceBatch]:
+    """Processing (split, merge, transform): inputs → new output batches, lineage kept."""
+    org = acting_org(session, actor, data.org_id)
+    _check_future(data.event_time)
+    t = data.event_time.astimezone(UTC)
+    inputs: list[tuple[TraceBatch, int]] = []
+    for item in data.inputs:
+        b = get_batch(session, item.code)
+        doc_stub = {"why": {"biz_step": BizStep.PROCESSING.value},
+                    "when": {"event_time": iso(t)}, "who": {"org_id": org.id}}
+        check_rules(session, b, doc_stub)
+        if item.quantity > b.remaining:
+            raise Conflict(f"processing takes {item.quantity} {b.unit} of batch "
+                           f"{codes.display(b.code)}, only {b.remaining} {b.unit} remain")
+        if any(b.id == other.id for other, _ in inputs):
+            raise InvalidInput(f"batch {codes.display(b.code)} is named twice as an input")
+        inputs.append((b, item.quantity))
+    parcels = sorted({p for b, _ in inputs for p in b.origin_parcels})
+    starts = [b.harvest_start for b, _ in inputs if b.harvest_start]
+    ends = [b.harvest_end for b, _ in inputs if b.harvest_end]
+    outputs = []
+    for out in data.outputs:
+        if out.product_type not in codes.PRODUCT_TYPES:
+            raise InvalidInput(f"unknown product type {out.product_type!r}",
+                               hint="known: " + ", ".join(codes.PRODUCT_TYPES))
+        outputs.append(_new_batch(
+            session, org, actor, region_code=data.region_code, product_type=out.product_type,
+            product_name=out.product_name, quantity=out.quantity, unit=out.unit, parcels=parcels,
+            certifications=[c.model_dump(mode="json") for c in out.certifications],
+            brand_code=out.brand_code, harvest=(min(starts, default=None), max(ends, default=None)),
+            at=t))
+    what = {"batch": outputs[0].code,
+            "inputs": [{"code": b.code, "quantity": q, "unit": b.unit} for b, q in inputs],
+            "outputs": [{"code": o.code, "quantity": o.quantity, "unit": o.unit,
+                         "product_type": o.product_type} for o in outputs]}
+    how = {"process": data.process,
+           "test_results": [r.model_dump(mode="json") for r in data.test_results]}
+    doc = build_document(org.id, _signer(session, org.id, signer), BizStep.PROCESSING,
+                         data.event_time, what, data.where.model_dump(mode="json"), how)
+    event = _store_event(session, actor, outputs[0], doc, _sign(session, org.id, signer, doc))
+    for b, q in inputs:
+        b.remaining -= q
+        b.last_event_at = t
+        if b.remaining == 0:
+            b.status = "consumed"
+        for o in outputs:
+            session.add(TraceLineage(parent_id=b.id, child_id=o.id, quantity=q,
+                                     event_id=event.event_id))
+    record(session, actor, "transform", "trace_event", event.event_id,
+           region_code=data.region_code,
+           detail={"inputs": [b.code for b, _ in inputs], "outputs": [o.code for o in outputs]})
+    session.flush()
+    return outputs
+
+
+def split(session: Session, actor: Principal, code: str, quantities: list[int],
+          event_time: datetime, region_code: str | None = None) -> list[TraceBatch]:
+    """Split a batch into parts of ``quantities`` (same product and unit)."""
+    from liangshan.trace.schemas import TransformInput, TransformOutput
+
+    b = get_batch(session, code)
+    return transform(session, actor, TransformIn(
+        inputs=[TransformInput(code=b.code, quantity=sum(quantities))],
+        outputs=[TransformOutput(product_type=b.product_type, product_name=b.product_name,
+                                 quantity=q, unit=b.unit, brand_code=b.brand_code)
+                 for q in quantities],
+        event_time=event_time, region_code=region_code or b.region_code[:6], process="split",
+        org_id=None if actor.organisation_id else b.holder_org_id))
+
+
+# ------------------------------------------------------------------ lineage
+
+
+def _walk(session: Session, start: Iterable[int], up: bool) -> list[int]:
+    seen: set[int] = set()
+    frontier = set(start)
+    order: list[int] = []
+    src, dst = ((TraceLineage.child_id, TraceLineage.parent_id) if up
+                else (TraceLineage.parent_id, TraceLineage.child_id))
+    while frontier:
+        nxt = set(session.scalars(select(dst).where(src.in_(frontier)))) - seen
+        seen |= nxt
+        order.extend(sorted(nxt))
+        frontier = nxt
+    return order
+
+
+def ancestors(session: Session, batch_id: int) -> list[TraceBatch]:
+    """Every batch this one was made from, through any number of processing steps."""
+    ids = _walk(session, [batch_id], up=True)
+    return list(session.scalars(select(TraceBatch).where(TraceBatch.id.in_(ids)))) if ids else []
+
+
+def descendants(session: Session, batch_id: int) -> list[TraceBatch]:
+    """Every batch made (in part) from this one."""
+    ids = _walk(session, [batch_id], up=False)
+    return list(session.scalars(select(TraceBatch).where(TraceBatch.id.in_(ids)))) if ids else []
+
+
+def event_chain(session: Session, batch: TraceBatch) -> list[TraceEvent]:
+    """The events of a batch and of all its ancestors, in time order."""
+    ids = [batch.id, *(b.id for b in ancestors(session, batch.id))]
+    lineage_events = select(TraceLineage.event_id).where(TraceLineage.child_id.in_(ids))
+    query = select(TraceEvent).where(or_(TraceEvent.batch_id.in_(ids),
+                                         TraceEvent.event_id.in_(lineage_events)))
+    return list(session.scalars(query.order_by(TraceEvent.event_time, TraceEvent.log_index)))
+
+
+def events_of(session: Session, code: str) -> list[TraceEvent]:
+    batch = get_batch(session, code)
+    return list(session.scalars(select(TraceEvent).where(TraceEvent.batch_id == batch.id)
+                                .order_by(TraceEvent.event_time, TraceEvent.log_index)))

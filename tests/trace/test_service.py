@@ -1,0 +1,201 @@
+"""Batches, signed events, lineage, recalls and every refusal (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from trace_helpers import later, new_batch
+
+from liangshan.db import utcnow
+from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
+from liangshan.ledger import service as ledger
+from liangshan.ledger.note import generate_signer
+from liangshan.trace import codes, service, signing
+from liangshan.trace.models import TraceEvent
+from liangshan.trace.schemas import EventIn, Sale, TestResult, TransformIn
+
+
+def ev(step: str, hours: float, **kw) -> EventIn:
+    return EventIn(biz_step=step, event_time=later(hours), **kw)
+
+
+def test_events_are_signed_logged_and_chained(world):
+    s, b = world.session, world.batch
+    e = service.record_event(s, world.as_producer, b.code, ev("harvest", 1))
+    s.commit()
+    leaf = ledger.get_leaf(s, e.log_index)
+    assert leaf.kind == "trace"
+    assert bytes(leaf.payload) == ledger.canonical_json(service.leaf_payload(
+        e.document, bytes(e.signature)))
+    key = signing.org_key(s, e.key_id)
+    assert key.org_id == world.producer.id
+    assert signing.verify_signature(bytes(key.public_key), e.document, bytes(e.signature))
+    chain = service.event_chain(s, b)
+    assert [x.biz_step for x in chain] == ["commissioning", "harvest"]
+    assert chain[1].document["type"] == "ObjectEvent"
+
+
+def test_unknown_batch_is_refused(world):
+    unknown = codes.make_code("522701", world.producer.id, "tea", 999, 0)
+    with pytest.raises(NotFound, match="unknown batch"):
+        service.record_event(world.session, world.as_producer, unknown, ev("harvest", 1))
+
+
+def test_wrong_check_character_is_refused(world):
+    code = world.batch.code
+    wrong = code[:-1] + ("A" if code[-1] != "A" else "B")
+    with pytest.raises(InvalidInput, match="wrong check character"):
+        service.record_event(world.session, world.as_producer, wrong, ev("harvest", 1))
+
+
+def test_out_of_order_time_is_refused(world):
+    s, b = world.session, world.batch
+    service.record_event(s, world.as_producer, b.code, ev("harvest", 5))
+    with pytest.raises(InvalidInput, match="out-of-order time"):
+        service.record_event(s, world.as_producer, b.code, ev("storage", 4))
+
+
+def test_future_time_is_refused(world):
+    future = EventIn(biz_step="storage", event_time=utcnow() + timedelta(hours=1))
+    with pytest.raises(InvalidInput, match="in the future"):
+        service.record_event(world.session, world.as_producer, world.batch.code, future)
+
+
+def test_producer_cannot_record_for_a_batch_it_does_not_hold(world):
+    s, b = world.session, world.batch
+    service.record_event(s, world.as_producer, b.code, ev("sale", 2, sale=Sale(
+        quantity=b.remaining, unit_price_fen=12_000, buyer_org_id=world.buyer.id)))
+    with pytest.raises(Forbidden, match="does not hold batch"):
+        service.record_event(s, world.as_producer, b.code, ev("storage", 3))
+    stored = service.record_event(s, world.as_buyer, b.code, ev("storage", 3))
+    assert stored.org_id == world.buyer.id
+
+
+def test_other_enterprise_cannot_record_but_the_bureau_may_inspect(world):
+    s, b = world.session, world.batch
+    with pytest.raises(Forbidden, match="does not hold batch"):
+        service.record_event(s, world.as_buyer, b.code, ev("storage", 1))
+    with pytest.raises(Forbidden, match="does not hold batch"):
+        service.record_event(s, world.as_bureau, b.code, ev("storage", 1))
+    result = TestResult(item="毒死蜱 chlorpyrifos", value="0.005", unit="mg/kg", limit="0.1",
+                        passed=True, lab="黔南州农产品质量检测中心")
+    e = service.record_event(s, world.as_bureau, b.code, ev("inspection", 1,
+                                                              test_results=[result]))
+    assert e.document["how"]["test_results"][0]["value"] == "0.005"
+
+
+def test_forged_signature_is_refused(world):
+    s, b = world.session, world.batch
+    doc = service.prepare_event(s, world.as_producer, b.code, ev("harvest", 1))
+    forger = generate_signer("attacker")
+    with pytest.raises(Forbidden, match="forged signature"):
+        service.commit_event(s, world.as_producer, doc, signing.sign_document(forger, doc))
+    genuine = signing.sign_document(signing.custodial_signer(s, world.producer.id), doc)
+    altered = {**doc, "how": {**doc["how"], "notes": "organic"}}
+    with pytest.raises(Forbidden, match="forged signature"):
+        service.commit_event(s, world.as_producer, altered, genuine)
+
+
+def test_replayed_signature_is_refused(world):
+    s, b = world.session, world.batch
+    doc = service.prepare_event(s, world.as_producer, b.code, ev("harvest", 1))
+    sig = signing.sign_document(signing.custodial_signer(s, world.producer.id), doc)
+    service.commit_event(s, world.as_producer, doc, sig)
+    s.commit()
+    with pytest.raises(Conflict, match="replayed signature"):
+        service.commit_event(s, world.as_producer, doc, sig)
+
+
+def test_organisation_held_key_signs_client_side(world):
+    s, b = world.session, world.batch
+    own = generate_signer(signing.key_name(world.producer.id))
+    import base64
+    signing.register_public_key(s, world.as_producer, world.producer.id,
+                                base64.b64encode(own.public_key).decode())
+    doc = service.prepare_event(s, world.as_producer, b.code, ev("harvest", 1),
+                                key_id=own.key_id.hex())
+    e = service.commit_event(s, world.as_producer, doc, signing.sign_document(own, doc))
+    assert e.key_id == own.key_id.hex()
+
+
+def test_correction_is_a_new_event_naming_the_old_one(world):
+    s, b = world.session, world.batch
+    first = service.record_event(s, world.as_producer, b.code, ev("harvest", 1, notes="50 kg"))
+    fix = service.record_event(s, world.as_producer, b.code,
+                               ev("harvest", 2, notes="500 kg", corrects=first.event_id))
+    s.commit()
+    assert fix.document["corrects"] == first.event_id
+    first.document = {**first.document, "how": {}}
+    with pytest.raises(Conflict, match="never changed"):
+        s.flush()
+    s.rollback()
+    with pytest.raises(Forbidden, match="only it may correct"):
+        service.record_event(s, world.as_bureau, b.code,
+                             ev("inspection", 3, corrects=first.event_id))
+
+
+def test_split_and_merge_keep_lineage_and_a_recall_reaches_every_descendant(world):
+    s = world.session
+    a, c = service.split(s, world.as_producer, world.batch.code, [200_000, 300_000], later(2))
+    other = new_batch(s, world.as_producer, at=later(1))
+    merged = service.transform(s, world.as_producer, TransformIn(
+        inputs=[{"code": a.code, "quantity": 200_000}, {"code": other.code, "quantity": 100_000}],
+        outputs=[{"product_type": "tea", "product_name": "都匀毛尖", "quantity": 60_000,
+                  "unit": "g"}],
+        event_time=later(3), region_code="522701", process="杀青 揉捻 烘干"))[0]
+    assert world.batch.status == "consumed" and a.status == "consumed"
+    assert other.remaining == 400_000 and other.status == "active"
+    assert {x.code for x in service.ancestors(s, merged.id)} == {world.batch.code, a.code,
+                                                                   other.code}
+    chain = [e.biz_step for e in service.event_chain(s, merged)]
+    assert chain.count("commissioning") == 2 and chain.count("processing") == 2
+    service.recall(s, world.as_bureau, world.batch.code, "农残超标", later(4))
+    s.commit()
+    for x in (world.batch, a, c, merged):
+        assert x.status == "recalled"
+    assert other.status == "active"  # a recall goes down the lineage, never up
+    with pytest.raises(Conflict, match="recalled"):
+        service.record_event(s, world.as_producer, merged.code, ev("storage", 5))
+    with pytest.raises(Conflict, match="recalled"):
+        service.recall(s, world.as_bureau, c.code, "again", later(5))
+
+
+def test_processing_takes_no_more_than_remains_and_only_from_the_holder(world):
+    s = world.session
+    with pytest.raises(Conflict, match="only 500000 g remain"):
+        service.split(s, world.as_producer, world.batch.code, [400_000, 200_000], later(1))
+    with pytest.raises(Forbidden):
+        service.transform(s, world.as_buyer, TransformIn(
+            inputs=[{"code": world.batch.code, "quantity": 1}],
+            outputs=[{"product_type": "tea", "product_name": "x", "quantity": 1, "unit": "g"}],
+            event_time=later(1), region_code="522701"))
+
+
+def test_sale_of_part_to_an_organisation_needs_a_split(world):
+    with pytest.raises(InvalidInput, match="split the batch first"):
+        service.record_event(world.session, world.as_producer, world.batch.code, ev(
+            "sale", 1, sale=Sale(quantity=10, unit_price_fen=100, buyer_org_id=world.buyer.id)))
+
+
+def test_item_codes_are_issued_in_sequence(world):
+    s = world.session
+    items = service.issue_items(s, world.as_producer, world.batch.code, 3)
+    assert [codes.parse_code(c).serial_number for c in items] == [1, 2, 3]
+    assert service.get_batch(s, items[2]).id == world.batch.id
+    never = codes.make_code(*codes.parse_code(items[0]).body[:13].split()[0:0] or [
+        "522701"], world.producer.id, "tea_leaf", world.batch.batch_seq, 4)
+    with pytest.raises(NotFound, match="never issued"):
+        service.get_batch(s, never)
+
+
+def test_every_write_leaves_an_audit_row(world):
+    from liangshan.identity.models import AuditEvent
+    s = world.session
+    e = service.record_event(s, world.as_producer, world.batch.code, ev("harvest", 1))
+    s.flush()
+    rows = s.scalars(select(AuditEvent).where(AuditEvent.target_id == e.event_id)).all()
+    assert [r.action for r in rows] == ["record_event"]
+    assert s.scalar(select(TraceEvent.log_index).where(
+        TraceEvent.event_id == e.event_id)) == e.log_index
