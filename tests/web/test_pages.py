@@ -165,3 +165,21 @@ def test_compare_two_years(client):
 def test_unknown_account_is_an_html_404(client, path):
     response = client.get(path)
     assert response.status_code == 404 and "text/html" in response.headers["content-type"]
+
+
+def test_empty_database_shows_a_clear_empty_map(db_engine):
+    from _web_seed import make_app
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(db_engine)) as empty:
+        html = empty.get("/").text
+        assert "本年度尚无已发布的核算结果" in html
+        assert empty.get("/web/accounts").status_code == 200
+
+
+def test_drill_down_fragment(client):
+    html = client.get("/web/county/520381?year=2022").text
+    assert html.count('data-chart="') == 5 and "赤水市" in html
+    assert "<html" not in html                       # a fragment for HTMX, not a page
+    missing = client.get("/web/county/520102?year=2022")
+    assert missing.status_code == 404 and "520102" in missing.text

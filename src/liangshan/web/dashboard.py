@@ -114,25 +114,49 @@ def _lines_frame(session: Session, rows: list[StoredAccount]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=LINE_COLUMNS)
 
 
-def county_lines(session: Session, year: int) -> pd.DataFrame:
-    """Lines of ``year`` with a ``county`` column, each county taken from its most specific account.
-
-    Columns: :data:`LINE_COLUMNS` + ``county`` (6-digit code); ``value_fen`` integer fen.
-    """
-    cache = _memo(session, ("lines", year))
-    if ("lines", year) in cache:
-        return cache[("lines", year)].copy()
-    rows = effective_accounts(session, year)
-    frame = _lines_frame(session, rows)
-    frame["county"] = frame["region_code"].astype(str).str[:6]
+def _most_specific(frame: pd.DataFrame, rows: list[StoredAccount]) -> pd.DataFrame:
+    """Add ``county`` (6-digit code) and keep, per county, the lines of its most specific
+    account: a county's own account beats a province account covering it."""
+    frame = frame.assign(county=frame["region_code"].astype(str).str[:6])
     frame = frame[frame["county"].str.len() == 6]
     specificity = {r.id: len(r.region_code) for r in rows}
     frame = frame.assign(_spec=frame["account_id"].map(specificity))
-    # A county's own account beats a province account covering it: keep the longest code.
     best = frame.groupby("county")["_spec"].transform("max")
-    result = frame[frame["_spec"] == best].drop(columns="_spec").reset_index(drop=True)
-    cache[("lines", year)] = result
-    return result.copy()
+    return frame[frame["_spec"] == best].drop(columns="_spec").reset_index(drop=True)
+
+
+def county_totals(session: Session, year: int) -> pd.DataFrame:
+    """GEP of ``year`` by county and service class (one aggregate query).
+
+    Columns: ``account_id``, ``region_code``, ``service_class``, ``value_fen`` (integer
+    fen), ``county``; each county from its most specific account.
+    """
+    cache = _memo(session, ("totals", year))
+    if ("totals", year) not in cache:
+        rows = effective_accounts(session, year)
+        totals = accounts.region_totals(session, [r.id for r in rows])
+        totals["value_fen"] = totals["value_fen"].astype("int64")
+        cache[("totals", year)] = _most_specific(totals, rows)
+    return cache[("totals", year)].copy()
+
+
+def county_lines(session: Session, year: int, county: str | None = None) -> pd.DataFrame:
+    """Lines of ``year`` (of one county if given), each county from its most specific account.
+
+    Columns: :data:`LINE_COLUMNS` + ``county`` (6-digit code); ``value_fen`` integer fen.
+    With ``county`` only the account that supplies it is read.
+    """
+    key = ("lines", year, county)
+    cache = _memo(session, key)
+    if key not in cache:
+        rows = effective_accounts(session, year)
+        if county is not None:
+            totals = county_totals(session, year)
+            wanted = set(totals.loc[totals["county"] == county, "account_id"])
+            rows = [r for r in rows if r.id in wanted]
+        frame = _most_specific(_lines_frame(session, rows), rows)
+        cache[key] = frame if county is None else frame[frame["county"] == county]
+    return cache[key].copy()
 
 
 def gep_gdp_ratio(row: StoredAccount | None, gep_fen: int) -> Decimal | None:
@@ -178,15 +202,18 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
     ``gep_gdp`` needs GDP (or the ratio) in a county account's summary (:func:`gep_gdp_ratio`),
     else the county has no value (left out, not zero).
     """
-    frame = county_lines(session, year)
-    metric = check_metric(metric, indicators_of(frame))
+    if metric.startswith("ind:"):
+        frame = county_lines(session, year)
+        metric = check_metric(metric, indicators_of(frame))
+        frame = frame[frame["indicator"] == metric[4:]]
+    else:
+        metric = check_metric(metric, [])
+        frame = county_totals(session, year)
     props = geo.county_properties()
     own = {r.region_code: r for r in effective_accounts(session, year)}
     chart = Chart("map", ["region_code", "name", "pilot", "metric", "value", "unit",
                           "value_fen", "value_wan_yuan", "text"])
     wan = "万元" if lang == "zh" else "10⁴ CNY"
-    if metric.startswith("ind:"):
-        frame = frame[frame["indicator"] == metric[4:]]
     totals = frame.groupby("county")["value_fen"].sum()
     for code, fen in totals.items():
         fen = int(fen)
@@ -214,9 +241,19 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
     return chart
 
 
-def _county_frame(session: Session, code: str, year: int) -> pd.DataFrame:
-    frame = county_lines(session, year)
+def _require_county(session: Session, code: str, year: int) -> pd.DataFrame:
+    """The county's class totals of ``year``; NotFound when no published account covers it."""
+    frame = county_totals(session, year)
     frame = frame[frame["county"] == code]
+    if frame.empty:
+        raise NotFound(f"no published GEP account covers county {code} in {year}",
+                       hint="pick a county shown in colour on the map, or another year")
+    return frame
+
+
+def _county_frame(session: Session, code: str, year: int) -> pd.DataFrame:
+    _require_county(session, code, year)
+    frame = county_lines(session, year, code)
     if frame.empty:
         raise NotFound(f"no published GEP account covers county {code} in {year}",
                        hint="pick a county shown in colour on the map, or another year")
@@ -225,7 +262,7 @@ def _county_frame(session: Session, code: str, year: int) -> pd.DataFrame:
 
 def composition(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
     """GEP of one county by service class (provisioning / regulating / cultural), fen."""
-    frame = _county_frame(session, code, year)
+    frame = _require_county(session, code, year)
     sums = frame.groupby("service_class")["value_fen"].sum()
     chart = Chart("composition", ["service_class", "label", "value_fen", "value_wan_yuan",
                                   "value_wan"])
@@ -276,7 +313,7 @@ def trend(session: Session, code: str, lang: str = "zh") -> Chart:
     chart = Chart("trend", ["year", *(f"{c}_fen" for c in SERVICE_CLASSES), "total_fen",
                             "total_wan_yuan", *(f"{c}_wan" for c in SERVICE_CLASSES)])
     for year in sorted(years(session)):
-        frame = county_lines(session, year)
+        frame = county_totals(session, year)
         frame = frame[frame["county"] == code]
         if frame.empty:
             continue
@@ -294,7 +331,7 @@ def trend(session: Session, code: str, lang: str = "zh") -> Chart:
 
 def comparison(session: Session, code: str, year: int, lang: str = "zh") -> Chart:
     """GEP of every county with data in ``year``, largest first, the chosen county marked."""
-    _county_frame(session, code, year)
+    _require_county(session, code, year)
     base = map_chart(session, year, "gep", lang)
     chart = Chart("comparison", ["region_code", "name", "pilot", "selected", "value_fen",
                                  "value_wan_yuan", "value_wan"])
@@ -328,6 +365,6 @@ def drill_chart(session: Session, name: str, code: str, year: int, lang: str = "
 
 def county_account_id(session: Session, code: str, year: int) -> str | None:
     """The account a county's drill-down figures come from (for the link to its tables)."""
-    frame = county_lines(session, year)
+    frame = county_totals(session, year)
     ids = frame.loc[frame["county"] == code, "account_id"].unique()
     return str(ids[0]) if len(ids) else None
