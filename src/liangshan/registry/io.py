@@ -35,7 +35,7 @@ from liangshan.db import utcnow
 from liangshan.errors import InvalidInput
 from liangshan.identity.access import WRITER_ROLES, Principal
 from liangshan.identity.service import record
-from liangshan.registry import rules
+from liangshan.registry import rules, transparency
 from liangshan.registry.models import REGISTRY_CRS, ParcelVersion
 from liangshan.registry.schemas import Ownership, ParcelStatus, ResourceType
 from liangshan.registry.service import last_code_with_prefix, make_parcel_code
@@ -247,7 +247,9 @@ def import_parcel_frame(session: Session, actor: Principal, gdf: gpd.GeoDataFram
                region_code=regions[0] if len(regions) == 1 else None,
                detail={"source": source, "accepted": len(accepted), "refused": len(refused),
                        "first_code": recs[accepted[0]]["code"],
-                       "last_code": recs[accepted[-1]]["code"]}, reason=reason)
+                       "last_code": recs[accepted[-1]]["code"],
+                       "log_index": transparency.log_import(session, rows, source)},
+               reason=reason)
         session.flush()
     report.rows = [RowResult(i + 1, recs[i]["code"], i not in refused, refused.get(i, ""))
                    for i in range(n)]

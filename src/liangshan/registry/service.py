@@ -19,7 +19,7 @@ from liangshan.db import utcnow
 from liangshan.errors import Conflict, InvalidInput, NotFound
 from liangshan.identity.access import Principal
 from liangshan.identity.service import record
-from liangshan.registry import rules
+from liangshan.registry import rules, transparency
 from liangshan.registry.models import ParcelVersion, RightVersion
 from liangshan.registry.schemas import (
     ROOT_KINDS,
@@ -103,7 +103,8 @@ def register_parcel(session: Session, actor: Principal, data: ParcelIn,
     session.add(row)
     session.flush()
     record(session, actor, "register", "parcel", code, region_code=data.region_code,
-           detail={"version": 1, "area_m2": row.area_m2}, reason=reason)
+           detail={"version": 1, "area_m2": row.area_m2,
+                   "log_index": transparency.log_parcel(session, row)}, reason=reason)
     return row
 
 
@@ -145,7 +146,8 @@ def update_parcel(session: Session, actor: Principal, code: str, reason: str,
     session.add(row)
     session.flush()
     record(session, actor, "update", "parcel", code, region_code=data.region_code,
-           detail={"version": row.version, "changed": sorted(changes)}, reason=reason)
+           detail={"version": row.version, "changed": sorted(changes),
+                   "log_index": transparency.log_parcel(session, row)}, reason=reason)
     return row
 
 
@@ -313,8 +315,8 @@ def register_right(session: Session, actor: Principal, data: RightIn,
     session.add(row)
     session.flush()
     record(session, actor, "register", "right", code, region_code=parcel.region_code,
-           detail={"kind": row.kind, "parcel": row.parcel_code, "parent": row.parent_code},
-           reason=reason)
+           detail={"kind": row.kind, "parcel": row.parcel_code, "parent": row.parent_code,
+                   "log_index": transparency.log_right(session, row)}, reason=reason)
     return row
 
 
@@ -334,10 +336,12 @@ def _transfer(session: Session, actor: Principal, parent: RightVersion, data: Ri
         raise Conflict(f"transfer {code}: share {data.share_bp} bp differs from the transferred "
                        f"right {parent.code} ({parent.share_bp} bp)",
                        hint="a transfer passes the whole right; split shares by co-holding")
-    _close_and_append(session, parent, actor, f"transferred to {code}: {reason}", now,
-                      status=RightStatus.TRANSFERRED, end_date=data.start_date)
+    ended = _close_and_append(session, parent, actor, f"transferred to {code}: {reason}", now,
+                              status=RightStatus.TRANSFERRED, end_date=data.start_date)
+    session.flush()
     record(session, actor, "transfer", "right", parent.code, region_code=parent.region_code,
-           detail={"to": code, "on": data.start_date.isoformat()}, reason=reason)
+           detail={"to": code, "on": data.start_date.isoformat(),
+                   "log_index": transparency.log_right(session, ended)}, reason=reason)
     row = _right_row(data, code, 1, parent.region_code, actor, reason, now)
     # the transferee stands where the transferor stood, not under it
     row.parent_code = parent.parent_code
@@ -355,7 +359,8 @@ def release_mortgage(session: Session, actor: Principal, code: str, on: date,
     row = _close_and_append(session, old, actor, reason, utcnow(), status=RightStatus.RELEASED,
                             end_date=on)
     session.flush()
-    record(session, actor, "release", "right", code, region_code=old.region_code, reason=reason)
+    record(session, actor, "release", "right", code, region_code=old.region_code, reason=reason,
+           detail={"log_index": transparency.log_right(session, row)})
     return row
 
 
@@ -373,7 +378,8 @@ def end_right(session: Session, actor: Principal, code: str, on: date,
     row = _close_and_append(session, old, actor, reason, utcnow(), status=RightStatus.TERMINATED,
                             end_date=on)
     session.flush()
-    record(session, actor, "terminate", "right", code, region_code=old.region_code, reason=reason)
+    record(session, actor, "terminate", "right", code, region_code=old.region_code, reason=reason,
+           detail={"log_index": transparency.log_right(session, row)})
     return row
 
 
