@@ -295,3 +295,28 @@ def test_l_max_lowers_soil_retention(study: StudyArea, account: pd.DataFrame) ->
     free = account[account.indicator == "soil_retention"].quantity.sum()
     assert 0 < capped.quantity.sum() < free
     assert any("l_max = 1.0" in n for n in capped.attrs["notes"])
+
+
+def test_nodata_cells_inside_zones_are_gaps(tmp_path: Path) -> None:
+    """Three west-zone cells without precipitation and two without an ecosystem type are
+    reported (cell counts per region), not silently dropped: water conservation of conifer
+    (113, west) then covers 28 − 3 cells."""
+    from _study_fixture import default_layers
+
+    layers = default_layers()
+    precip = layers["precip_mm"].copy()
+    precip[5, 3] = precip[6, 3] = precip[7, 3] = -9999.0  # column 3 is 113, west zone
+    eco = layers["ecosystem"].copy()
+    eco[10, 4] = eco[11, 4] = 0
+    study = StudyArea.open(make_study(tmp_path / "s", layers={"precip_mm": precip,
+                                                              "ecosystem": eco}))
+    acc = physical_account(study, 2022, indicators=["water_conservation", "soil_retention"])
+    gaps = gaps_frame(acc)
+    precip_gaps = gaps[gaps.reason.str.contains("'precip_mm'")]
+    assert set(precip_gaps.indicator) == {"water_conservation"}
+    assert precip_gaps.region_code.tolist() == [WEST]
+    assert precip_gaps.reason.iloc[0].startswith("not accounted on 3 cells")
+    untyped = gaps[gaps.reason.str.contains("no ecosystem type")]
+    assert set(untyped.indicator) == {"water_conservation", "soil_retention"}
+    assert untyped.reason.str.startswith("not accounted on 2 cells").all()
+    assert q(acc, "water_conservation", WEST, 113) == pytest.approx(25 * 4637.6)

@@ -76,7 +76,9 @@ def physical_account(
     pandas.DataFrame with columns ``region_code`` (str), ``ecosystem_code`` (int, level 3),
     ``indicator`` (str), ``quantity`` (float, per year), ``unit`` (str), ``method`` (str); one
     row per region × ecosystem type × indicator × method where the quantity was computed.
-    ``attrs``: ``gaps`` (list of dicts: indicator, reason, region_code, ecosystem_code),
+    ``attrs``: ``gaps`` (list of dicts: indicator, reason, region_code, ecosystem_code; every
+    reason starts "not accounted" — a missing raster, table or coefficient, or cells of a
+    region with nodata in an input or no ecosystem type, with their count),
     ``notes`` (approximations used), ``extent`` (records of region_code, ecosystem_code,
     area_km2), ``year``, ``pixel_area_m2``, ``crs``, ``coefficients`` (source and SHA-256 of
     the coefficient rows, for provenance), ``maps`` (indicator → path).
@@ -104,7 +106,9 @@ def physical_account(
     families = list(dict.fromkeys(INDICATORS[i][1] for i in wanted))
     for n, family in enumerate(families):
         report(f"building {family}", 0.1 + 0.3 * n / max(1, len(families)))
+        ctx.family = family
         terms.extend(t for t in BUILDERS[family](ctx) if t.indicator in ctx.wanted)
+    ctx.family = ""  # reads below are the engine's own, not a family's
 
     codes = ctx.codes
     n_eco = max(1, len(codes))
@@ -112,9 +116,15 @@ def physical_account(
     nbins = n_reg * n_eco
     key = _bin_key(g, ctx, n_eco)
     pixel_terms = [t for t in terms if t.pixel is not None]
+    used = sorted({name for names in ctx.used.values() for name in names} - {"ecosystem"})
     report("computing zonal sums", 0.4)
-    values = [_pixel(t) for t in pixel_terms] + [xr.ones_like(key, dtype=np.float64)]
-    sums, counts = zonal_sums(values, key, nbins)
+    values = ([_pixel(t) for t in pixel_terms]
+              + [xr.where(ctx.layer(name).isnull(), 1.0, np.nan) for name in used]
+              + [xr.ones_like(key, dtype=np.float64)])
+    # bins [nbins, nbins + n_reg) hold the cells of each region without an ecosystem type
+    sums, counts = zonal_sums(values, key, nbins + n_reg)
+    _coverage_gaps(ctx, counts[len(pixel_terms):-1, :nbins], used, counts[-1], n_eco)
+    sums, counts = sums[:, :nbins], counts[:, :nbins]
     report("assembling the table", 0.85)
 
     region_of_bin = np.repeat(np.array(g.region_codes, dtype=object), n_eco)
@@ -153,14 +163,43 @@ def physical_account(
 
 
 def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
-    """(region index − 1) × n_eco + ecosystem index; −1 outside zones or without a type."""
+    """(region index − 1) × n_eco + ecosystem index inside the zones; cells of a region with
+    no ecosystem type go to bin n_reg × n_eco + region index − 1; −1 outside the zones."""
     lut = np.full(ctx.lut_size, -1, dtype=np.int64)
     for i, code in enumerate(ctx.codes):
         lut[code] = i
     eco_idx = xr.apply_ufunc(lambda e: lut[e], ctx.eco, dask="parallelized",
                              output_dtypes=[np.int64])
     reg = g.region_index.astype(np.int64)
-    return xr.where((reg > 0) & (eco_idx >= 0), (reg - 1) * n_eco + eco_idx, -1)
+    untyped = len(g.region_codes) * n_eco + reg - 1
+    return xr.where(reg > 0, xr.where(eco_idx >= 0, (reg - 1) * n_eco + eco_idx, untyped), -1)
+
+
+def _coverage_gaps(ctx: Context, nodata: np.ndarray, used: list[str], cells: np.ndarray,
+                   n_eco: int) -> None:
+    """Gaps for cells that are not accounted: no ecosystem type, or nodata in an input layer.
+
+    ``nodata[j]`` counts, per (region, type) bin, the cells where layer ``used[j]`` is nodata;
+    ``cells`` counts all cells per bin, the regions' untyped cells after the typed bins."""
+    codes = ctx.grid.region_codes
+    n_reg = len(codes)
+    typed = cells[: n_reg * n_eco].reshape(n_reg, n_eco).sum(axis=1)
+    untyped = cells[n_reg * n_eco:]
+    for r, code in enumerate(codes):
+        total = typed[r] + untyped[r]
+        if untyped[r] > 0:
+            ctx.gap(sorted(ctx.wanted), f"not accounted on {int(untyped[r])} cells "
+                    f"({100 * untyped[r] / total:.2g} % of the region): no ecosystem type "
+                    "(nodata in the ecosystem raster)", region_code=code)
+        for j, name in enumerate(used):
+            missing = nodata[j].reshape(n_reg, n_eco)[r].sum()
+            if missing == 0:
+                continue
+            hit = [i for i in ctx.wanted
+                   if name in ctx.used.get(INDICATORS[i][1], set())]
+            ctx.gap(sorted(hit), f"not accounted on {int(missing)} cells "
+                    f"({100 * missing / total:.2g} % of the region): nodata in raster {name!r}",
+                    region_code=code)
 
 
 def _pixel(term: Term) -> xr.DataArray:

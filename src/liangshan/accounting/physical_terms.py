@@ -85,6 +85,8 @@ class Context:
     hot_days: float | None = None
     lake_region: str | None = None
     l_max: float | None = None
+    family: str = ""
+    used: dict[str, set[str]] = field(default_factory=dict)  # family → layers read
     gaps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -115,6 +117,8 @@ class Context:
         return not missing
 
     def layer(self, name: str) -> xr.DataArray:
+        if self.family:
+            self.used.setdefault(self.family, set()).add(name)
         return self.grid.layer(name, self.year)
 
     def table(self, name: str, indicators: Iterable[str], what: str) -> pd.DataFrame | None:
