@@ -1,0 +1,191 @@
+"""Market tables: issuances, serial-numbered unit blocks, retirements, trades, daily prices,
+eco-product listings and demands, and promotion events (推介会).
+
+Balances are not stored here: they live in the ledger (DESIGN §3 rule 3). A unit
+block says *which* serials an account holds; the ledger says *how many*. The
+block rows change only together with a ledger entry, in the same transaction.
+Money is integer fen; quantities are integers in the instrument's unit step.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liangshan.db import Base, Timestamped, UTCDateTime
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Issuance(Timestamped, Base):
+    """Units created against evidence: ``serial_start``–``serial_end`` of one vintage."""
+
+    __tablename__ = "market_issuances"
+    __table_args__ = (
+        UniqueConstraint("instrument", "evidence_key", "period_start", "period_end",
+                         name="uq_market_issuances_evidence_period"),
+        CheckConstraint("serial_end >= serial_start", name="serial_order"),
+        CheckConstraint("quantity > 0", name="positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    vintage: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    evidence_kind: Mapped[str] = mapped_column(String(24))
+    #: the parcel code, project reference or region code the units are issued against
+    evidence_key: Mapped[str] = mapped_column(String(100))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    verification_ref: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    serial_start: Mapped[int] = mapped_column(BigInteger)
+    serial_end: Mapped[int] = mapped_column(BigInteger)
+    holder_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: [{"org_id": int, "share_bp": int, "role": str}] paid from primary-sale proceeds
+    beneficiaries: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+
+
+class UnitBlock(Timestamped, Base):
+    """Serials ``serial_start``–``serial_end`` (inclusive) of one issuance, where they are now.
+
+    ``status``: active (in ``account_code``), retired, cancelled, or superseded (the
+    block was split or moved; its successors carry ``parent_id``). The current
+    blocks (all but superseded) of an instrument and vintage never overlap.
+    """
+
+    __tablename__ = "market_unit_blocks"
+    __table_args__ = (
+        Index("ix_market_unit_blocks_holding", "instrument", "account_code", "status"),
+        CheckConstraint("serial_end >= serial_start", name="serial_order"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    vintage: Mapped[int] = mapped_column(Integer)
+    serial_start: Mapped[int] = mapped_column(BigInteger)
+    serial_end: Mapped[int] = mapped_column(BigInteger)
+    issuance_id: Mapped[int] = mapped_column(ForeignKey("market_issuances.id"), index=True)
+    account_code: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Retirement(Timestamped, Base):
+    """Units retired for a beneficiary and a purpose, or cancelled by the registry."""
+
+    __tablename__ = "market_retirements"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(12))  # retire / cancel
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    holder_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    beneficiary: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text)
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+
+
+class Trade(Timestamped, Base):
+    """A settled trade: units and money moved in one transaction (two journal entries)."""
+
+    __tablename__ = "market_trades"
+    __table_args__ = (CheckConstraint("quantity > 0 AND price_fen > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    seller_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    gross_fen: Mapped[int] = mapped_column(BigInteger)
+    buyer_fee_fen: Mapped[int] = mapped_column(BigInteger)
+    seller_fee_fen: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    unit_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+    money_entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DailyPrice(Base):
+    """Opening and closing price (fen) of a trading day (Asia/Shanghai date)."""
+
+    __tablename__ = "market_daily_prices"
+    __table_args__ = (UniqueConstraint("instrument", "day", name="uq_market_daily_prices_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    open_fen: Mapped[int | None] = mapped_column(BigInteger)
+    close_fen: Mapped[int] = mapped_column(BigInteger)
+    volume: Mapped[int] = mapped_column(BigInteger)
+
+
+class Listing(Timestamped, Base):
+    """An eco-product offered for sale (挂牌): ``quantity`` in ``unit``, ``price_fen`` per unit."""
+
+    __tablename__ = "market_listings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seller_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    product: Mapped[str] = mapped_column(String(100), index=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    unit: Mapped[str] = mapped_column(String(16))
+    quality_grade: Mapped[int] = mapped_column(Integer)  # 1 best … 5
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Demand(Timestamped, Base):
+    """A buyer's demand: product, region prefix, quantity, worst acceptable grade, price range."""
+
+    __tablename__ = "market_demands"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    product: Mapped[str] = mapped_column(String(100), index=True)
+    region_prefix: Mapped[str] = mapped_column(String(12))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    max_grade: Mapped[int] = mapped_column(Integer)
+    price_min_fen: Mapped[int] = mapped_column(BigInteger)
+    price_max_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+
+
+class PromotionEvent(Timestamped, Base):
+    """A 推介会: listings presented to invited buyers on a day in a region."""
+
+    __tablename__ = "market_promotion_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(12))
+    held_on: Mapped[date] = mapped_column(Date)
+    listing_ids: Mapped[list[int]] = mapped_column(JSON)
+    demand_ids: Mapped[list[int]] = mapped_column(JSON)

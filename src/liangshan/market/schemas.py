@@ -1,0 +1,168 @@
+"""Pydantic shapes of the market: commands in, records out.
+
+Quantities are integers in the instrument's unit step; money integer fen; dates
+ISO; datetimes timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+
+class Beneficiary(BaseModel):
+    """A party named at issuance that receives ``share_bp`` of primary-sale proceeds."""
+
+    org_id: int
+    share_bp: int = Field(gt=0, le=10_000, description="basis points of the proceeds")
+    role: str = Field("village_collective", max_length=40,
+                      description="e.g. village_collective, household")
+
+
+class CoverageEvidence(BaseModel):
+    """Forest-coverage evidence of the selling region (MECHANISMS.md §1.1, 亩)."""
+
+    land_area_mu: StrictInt = Field(gt=0)
+    forest_area_mu: StrictInt = Field(ge=0)
+    target_coverage_bp: StrictInt = Field(gt=0, le=10_000, description="e.g. 5500 = 55 %")
+
+
+class IssueIn(BaseModel):
+    instrument: str
+    vintage: int = Field(ge=2000, le=2100)
+    quantity: StrictInt = Field(gt=0, description="units in the instrument's step")
+    holder_org_id: int
+    period_start: date
+    period_end: date
+    verification_ref: str = Field(min_length=1, max_length=200,
+                                  description="verification / monitoring report reference")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+    parcel_code: str | None = None
+    project_ref: str | None = Field(None, max_length=100)
+    region_code: str | None = Field(None, pattern=r"^\d{6}(\d{3}(\d{3})?)?$")
+    project_start: date | None = Field(None, description="CCER: the project start date")
+    coverage: CoverageEvidence | None = None
+    beneficiaries: list[Beneficiary] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _period(self) -> IssueIn:
+        if self.period_end < self.period_start:
+            raise ValueError(f"monitoring period ends {self.period_end} before it starts "
+                             f"{self.period_start}")
+        if sum(b.share_bp for b in self.beneficiaries) > 10_000:
+            raise ValueError("beneficiary shares add up to more than 10,000 bp (100 %)")
+        return self
+
+
+class TransferIn(BaseModel):
+    instrument: str
+    from_org_id: int
+    to_org_id: int
+    quantity: StrictInt = Field(gt=0)
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class RetireIn(BaseModel):
+    instrument: str
+    holder_org_id: int
+    quantity: StrictInt = Field(gt=0)
+    beneficiary: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=2000)
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class TradeIn(BaseModel):
+    """A matched deal to settle (delivery versus payment)."""
+
+    instrument: str
+    mode: str = Field(pattern="^(listed|block|auction|continuous|fixed)$")
+    seller_org_id: int
+    buyer_org_id: int
+    quantity: StrictInt = Field(gt=0)
+    price_fen: StrictInt = Field(gt=0)
+    idempotency_key: str = Field(min_length=1, max_length=150)
+    fee_bp: int = Field(0, ge=0, le=1000, description="fee per side, basis points of gross")
+
+
+class IssuanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    vintage: int
+    region_code: str
+    evidence_kind: str
+    evidence_key: str
+    period_start: date
+    period_end: date
+    verification_ref: str
+    quantity: int
+    serial_start: int
+    serial_end: int
+    holder_org_id: int
+    beneficiaries: list[dict[str, Any]]
+    created_at: datetime
+
+
+class BlockOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    vintage: int
+    serial_start: int
+    serial_end: int
+    account_code: str
+    status: str
+    issuance_id: int
+
+    @property
+    def serial(self) -> str:
+        return f"{self.instrument}/{self.vintage}/{self.serial_start}-{self.serial_end}"
+
+
+class TradeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    mode: str
+    seller_org_id: int
+    buyer_org_id: int
+    quantity: int
+    price_fen: int
+    gross_fen: int
+    buyer_fee_fen: int
+    seller_fee_fen: int
+    shares: list[dict[str, Any]]
+    serials: list[str]
+    executed_at: datetime
+
+
+class ListingIn(BaseModel):
+    product: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(pattern=r"^\d{6}(\d{3}(\d{3})?)?$")
+    quantity: StrictInt = Field(gt=0)
+    unit: str = Field(min_length=1, max_length=16)
+    quality_grade: int = Field(ge=1, le=5, description="1 best … 5")
+    price_fen: StrictInt = Field(gt=0)
+    description: str = ""
+
+
+class DemandIn(BaseModel):
+    product: str = Field(min_length=1, max_length=100)
+    region_prefix: str = Field("", pattern=r"^\d{0,12}$")
+    quantity: StrictInt = Field(gt=0)
+    max_grade: int = Field(5, ge=1, le=5)
+    price_min_fen: StrictInt = Field(0, ge=0)
+    price_max_fen: StrictInt = Field(gt=0)
+
+
+class MatchOut(BaseModel):
+    listing_id: int
+    score: float = Field(description="0–1, higher is better")
+    quantity: int
+    price_fen: int
+    reasons: list[str]

@@ -1,0 +1,134 @@
+"""The market's service functions: the door the API, CLI, demo and other domains use.
+
+* rights — :func:`issue`, :func:`transfer`, :func:`retire`, :func:`cancel`,
+  :func:`holdings`, :func:`serial_problems` (serials ``instrument/vintage/start-end``);
+* money — :func:`deposit`, :func:`money_balance`, :func:`unit_balance`;
+* trading — :func:`settle` (delivery versus payment), :func:`settle_deals`,
+  :func:`close_day`, :func:`previous_close`, :func:`list_trades`; the rules of each
+  mode are pure functions in :mod:`liangshan.market.modes`, the matching engine
+  in :mod:`liangshan.market.orderbook`;
+* eco-product matching — :func:`add_listing`, :func:`add_demand`, :func:`matches_for`,
+  :func:`plan_event`;
+* reports — :func:`registry_report`, :func:`report_csv`.
+
+Money is integer fen; quantities integers in the instrument's unit. Nothing here
+commits: the caller's transaction holds a command's rows and ledger entries together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liangshan.identity.access import Principal
+from liangshan.ledger import service as ledger
+from liangshan.market.instruments import SHANGHAI, get_instrument, load_instruments
+from liangshan.market.issuance import (
+    cancel,
+    holdings,
+    issue,
+    money_account,
+    retire,
+    serial_problems,
+    transfer,
+    unit_account,
+)
+from liangshan.market.matching import add_demand, add_listing, matches_for, plan_event
+from liangshan.market.models import DailyPrice, Issuance, Trade
+from liangshan.market.modes import Deal, Mode, closing_price, opening_price
+from liangshan.market.reports import registry_report, report_csv
+from liangshan.market.schemas import TradeIn
+from liangshan.market.settlement import deposit, settle
+
+__all__ = [
+    "add_demand", "add_listing", "cancel", "close_day", "deposit", "get_instrument",
+    "holdings", "issue", "list_issuances", "list_trades", "load_instruments", "matches_for",
+    "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
+    "serial_problems", "settle", "settle_deals", "transfer", "unit_balance",
+]
+
+
+def unit_balance(session: Session, instrument: str, org_id: int) -> int:
+    """Units of ``instrument`` the organisation holds (its ledger balance)."""
+    return ledger.balance(session, unit_account(session, instrument, org_id))
+
+
+def money_balance(session: Session, org_id: int) -> int:
+    """The organisation's money on the platform, in fen."""
+    return ledger.balance(session, money_account(session, org_id))
+
+
+def settle_deals(session: Session, actor: Principal, deals: Sequence[Deal], *, key_prefix: str,
+                 fee_bp: int = 0) -> list[Trade]:
+    """Settle matched deals whose parties are organisation ids, each with its own key."""
+    out = []
+    for i, d in enumerate(deals):
+        seller, buyer = _org(d.seller), _org(d.buyer)
+        out.append(settle(session, actor, TradeIn(
+            instrument=d.instrument, mode=d.mode.value, seller_org_id=seller,
+            buyer_org_id=buyer, quantity=d.qty, price_fen=d.price_fen,
+            idempotency_key=f"{key_prefix}:{i}", fee_bp=fee_bp)))
+    return out
+
+
+def _org(party: Hashable) -> int:
+    if not isinstance(party, int):
+        raise TypeError(f"deal party {party!r} is not an organisation id")
+    return party
+
+
+def previous_close(session: Session, instrument: str, day: date) -> int | None:
+    """The latest closing price (fen) before ``day``, or None."""
+    row = session.scalars(select(DailyPrice).where(
+        DailyPrice.instrument == instrument, DailyPrice.day < day)
+        .order_by(DailyPrice.day.desc())).first()
+    return None if row is None else row.close_fen
+
+
+def list_trades(session: Session, *, instrument: str | None = None,
+                since: datetime | None = None, limit: int = 1000) -> list[Trade]:
+    query = select(Trade).order_by(Trade.id)
+    if instrument:
+        query = query.where(Trade.instrument == instrument)
+    if since:
+        query = query.where(Trade.executed_at >= since)
+    return list(session.scalars(query.limit(limit)))
+
+
+def list_issuances(session: Session, *, instrument: str | None = None) -> list[Issuance]:
+    query = select(Issuance).order_by(Issuance.id)
+    if instrument:
+        query = query.where(Issuance.instrument == instrument)
+    return list(session.scalars(query))
+
+
+def close_day(session: Session, instrument: str, day: date) -> DailyPrice | None:
+    """Record the day's opening and closing price (fen) from its settled trades.
+
+    ``day`` is an Asia/Shanghai trading date. Returns None when there is neither a
+    listed trade nor a previous close to carry.
+    """
+    get_instrument(instrument)
+    trades = [t for t in list_trades(session, instrument=instrument, limit=10**9)
+              if t.executed_at.astimezone(SHANGHAI).date() == day]
+    trades.sort(key=lambda t: (t.executed_at, t.id))
+    deals = [Deal(t.instrument, Mode(t.mode), t.seller_org_id, t.buyer_org_id, t.quantity,
+                  t.price_fen) for t in trades]
+    prev = previous_close(session, instrument, day)
+    close = closing_price(deals, prev)
+    if close is None:
+        return None
+    row = session.scalars(select(DailyPrice).where(DailyPrice.instrument == instrument,
+                                                   DailyPrice.day == day)).first()
+    if row is None:
+        row = DailyPrice(instrument=instrument, day=day, open_fen=None, close_fen=close,
+                         volume=0)
+        session.add(row)
+    row.open_fen = opening_price(deals)
+    row.close_fen = close
+    row.volume = sum(d.qty for d in deals)
+    session.flush()
+    return row
