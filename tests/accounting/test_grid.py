@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from _study_fixture import COLS, RES, ROWS, X0, Y0, YEAR, default_layers, make_study, write_raster
+from tests.accounting._study_fixture import COLS, RES, ROWS, X0, Y0, YEAR, default_layers, make_study, write_raster
 from affine import Affine
 
 from liangshan.accounting.grid import open_grid, zonal_sums
@@ -191,7 +191,7 @@ def test_geographic_layer_is_warped_to_the_grid(tmp_path: Path) -> None:
     window onto the Albers grid: a field of 1200 mm in its western half and 1400 mm in its
     eastern half gives 1200 in the grid's first column, 1400 in its last, values in between
     only near the split, and the grid's shape."""
-    from _study_fixture import CRS
+    from tests.accounting._study_fixture import CRS
     from rasterio.warp import transform_bounds
 
     west, south, east, north = transform_bounds(CRS, "EPSG:4326", X0, Y0 - ROWS * RES,
@@ -234,3 +234,15 @@ def test_cells_outside_a_source_without_nodata_are_nan(tmp_path: Path) -> None:
     out = open_grid(open_study(tmp_path, raster_hook=hook)).layer("precip_mm", YEAR).values
     assert np.isnan(out[:, -1]).all()
     np.testing.assert_allclose(out[:, :-1], 1300.0)
+
+
+def test_unreadable_raster(tmp_path: Path) -> None:
+    def hook(name: str, path: Path, data: np.ndarray) -> bool:
+        if name == "dem":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("not a GeoTIFF", encoding="utf-8")
+            return True
+        return False
+
+    with pytest.raises(InvalidInput, match=r"dem\.tif.*'dem'.*unreadable"):
+        open_grid(open_study(tmp_path, raster_hook=hook)).layer("dem")
