@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
-import _small_case as sc
+from tests.accounting import _small_case as sc
 import numpy as np
 import pandas as pd
 import pytest

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-import _garze_data as g
+from tests.accounting import _garze_data as g
 import pandas as pd
 import pytest
 

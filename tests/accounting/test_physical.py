@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from _study_fixture import make_study
+from tests.accounting._study_fixture import make_study
 
 from liangshan.accounting.coefficients import DEFAULT_PATH
 from liangshan.accounting.physical import COLUMNS, INDICATORS, gaps_frame, physical_account
@@ -259,7 +259,7 @@ def test_fvc_from_ndvi_when_fvc_is_missing(tmp_path: Path) -> None:
     GEP_METHOD §6.3); without either, soil retention is a gap. NDVI = 0.1 + 0.5·f of the
     fixture's FVC f: the percentiles stretch the derived FVC to 0–1, so retention differs from
     the fvc-layer account; the rows are the same and the total within a factor of two."""
-    from _study_fixture import default_layers
+    from tests.accounting._study_fixture import default_layers
 
     base = StudyArea.open(make_study(tmp_path / "a"))
     ref = physical_account(base, 2022, indicators=["soil_retention"])
@@ -301,7 +301,7 @@ def test_nodata_cells_inside_zones_are_gaps(tmp_path: Path) -> None:
     """Three west-zone cells without precipitation and two without an ecosystem type are
     reported (cell counts per region), not silently dropped: water conservation of conifer
     (113, west) then covers 28 − 3 cells."""
-    from _study_fixture import default_layers
+    from tests.accounting._study_fixture import default_layers
 
     layers = default_layers()
     precip = layers["precip_mm"].copy()

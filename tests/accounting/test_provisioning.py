@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import _small_case as sc
+from tests.accounting import _small_case as sc
 import pandas as pd
 import pytest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-import _small_case as sc
+from tests.accounting import _small_case as sc
 import pandas as pd
 import pytest
 from openpyxl import load_workbook

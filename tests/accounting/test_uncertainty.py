@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import _garze_data as gz
-import _small_case as sc
+from tests.accounting import _garze_data as gz
+from tests.accounting import _small_case as sc
 import numpy as np
 import pandas as pd
 import pytest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
-from _study_fixture import CRS, RES, X0, Y0, YEAR, make_study
+from tests.accounting._study_fixture import CRS, RES, X0, Y0, YEAR, make_study
 from shapely.geometry import box
 
 from liangshan.accounting.run import run_gep

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _web_seed import make_app, seed
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from liangshan.identity import service as identity_service
 from liangshan.web import geo
+from tests.web._web_seed import make_app, seed
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,7 +13,6 @@ import io
 
 import pandas as pd
 import pytest
-from _web_seed import account_in, publish
 
 from liangshan.accounts import service as accounts
 from liangshan.accounts.schemas import AccountIn
@@ -21,6 +20,7 @@ from liangshan.db import session_factory
 from liangshan.errors import InvalidInput, NotFound
 from liangshan.identity.access import SYSTEM
 from liangshan.web import dashboard, geo
+from tests.web._web_seed import account_in, publish
 
 
 @pytest.fixture
