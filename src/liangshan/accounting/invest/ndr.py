@@ -326,7 +326,9 @@ def execute(args: dict[str, Any]) -> None:
                 hint="use 'measured-runoff' or 'application-rate'")
 
     keys = ["dem_path", "lulc_path", "runoff_proxy_path"]
-    rasters = [io.read_raster(args[k], label=k) for k in keys]
+    read = io.read_rasters_parallel({k: args[k] for k in keys})
+    rasters = [read[k] for k in keys]
+    del read
     gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
     dem, lulc, proxy = io.align_to_intersection(
         rasters, 0, ["near"] * 3, extra_bboxes=[tuple(gdf.total_bounds)])

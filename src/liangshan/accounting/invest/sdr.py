@@ -310,7 +310,9 @@ def _load_inputs(args: dict[str, Any]):
     if args.get("drainage_path"):
         keys.append("drainage_path")
         methods.append("near")
-    rasters = [io.read_raster(args[k], label=k) for k in keys]
+    # GeoTIFF decoding releases the GIL: read the inputs on two threads
+    read = io.read_rasters_parallel({k: args[k] for k in keys})
+    rasters = [read[k] for k in keys]
     gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
     dem = rasters[0]
     if abs(abs(dem.transform[1]) - abs(dem.transform[5])) > 1e-9 * abs(dem.transform[1]):
