@@ -1,0 +1,1 @@
+"""Traceability: one item one code, signed events in the transparency log, regional brands."""

@@ -4,7 +4,8 @@ An event is shown as ``verified`` only when all of these hold:
 
 1. the log's checkpoint note verifies with the log's public key (C2SP signed note);
 2. the leaf recomputed from the stored event (document + signature, :func:`leaf_payload`)
-   is included in that checkpoint's tree (RFC 9162 inclusion proof);
+   is included in that checkpoint's tree (RFC 9162 inclusion proof), and the log's own
+   stored copy of the leaf is byte-for-byte that leaf;
 3. the organisation's Ed25519 signature verifies over the document;
 4. the stored columns agree with the signed document.
 
@@ -32,7 +33,7 @@ from liangshan.identity.models import Organisation
 from liangshan.ledger import merkle
 from liangshan.ledger.log import canonical_json, leaf_input
 from liangshan.ledger.note import NoteVerifier, open_checkpoint
-from liangshan.ledger.service import current_checkpoint, inclusion_proof, load_verifier
+from liangshan.ledger.service import current_checkpoint, get_leaf, inclusion_proof, load_verifier
 from liangshan.trace import codes, service
 from liangshan.trace.brands import check_licence, get_brand
 from liangshan.trace.models import OrgKey, TraceBatch, TraceEvent
@@ -113,6 +114,16 @@ def verify_chain(session: Session, events: list[TraceEvent],
                 v.status = "failed"
                 v.reasons.append(f"this event differs from what the transparency log recorded "
                                  f"at index {ev.log_index}, or the log itself was altered")
+        try:
+            leaf = get_leaf(session, ev.log_index)
+            if (leaf.kind, bytes(leaf.payload), bytes(leaf.leaf_hash)) != (
+                    service.LEAF_KIND, payload, leaf_hash):
+                v.status = "failed"
+                v.reasons.append(f"the log's copy of this event (leaf {ev.log_index}) was "
+                                 "altered: it differs from the event record")
+        except LiangshanError:
+            v.status = "failed"
+            v.reasons.append(f"log leaf {ev.log_index} of this event is missing")
         key = keys.get(ev.key_id)
         if key is None or key.org_id != doc.get("who", {}).get("org_id"):
             v.status = "failed"
