@@ -5,12 +5,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from tests.accounting._study_fixture import COLS, RES, ROWS, X0, Y0, YEAR, default_layers, make_study, write_raster
 from affine import Affine
 
 from liangshan.accounting.grid import open_grid, zonal_sums
 from liangshan.datasets.study import StudyArea
 from liangshan.errors import InvalidInput
+from tests.accounting._study_fixture import (
+    COLS,
+    RES,
+    ROWS,
+    X0,
+    Y0,
+    YEAR,
+    default_layers,
+    make_study,
+    write_raster,
+)
 
 
 def open_study(tmp_path: Path, **kwargs) -> StudyArea:
@@ -191,8 +201,9 @@ def test_geographic_layer_is_warped_to_the_grid(tmp_path: Path) -> None:
     window onto the Albers grid: a field of 1200 mm in its western half and 1400 mm in its
     eastern half gives 1200 in the grid's first column, 1400 in its last, values in between
     only near the split, and the grid's shape."""
-    from tests.accounting._study_fixture import CRS
     from rasterio.warp import transform_bounds
+
+    from tests.accounting._study_fixture import CRS
 
     west, south, east, north = transform_bounds(CRS, "EPSG:4326", X0, Y0 - ROWS * RES,
                                                 X0 + COLS * RES, Y0, densify_pts=21)

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from tests.accounting._study_fixture import make_study
 
 from liangshan.accounting.coefficients import DEFAULT_PATH
 from liangshan.accounting.physical import COLUMNS, INDICATORS, gaps_frame, physical_account
 from liangshan.datasets.study import StudyArea
 from liangshan.errors import InvalidInput
+from tests.accounting._study_fixture import make_study
 
 WEST, EAST = "520381", "520521"
 
