@@ -61,6 +61,7 @@ def test_requires_a_nutrient(tmp_path: Path):
 
 
 @pytest.mark.invest
+@pytest.mark.slow  # runs natcap.invest and, in a fresh process, compiles the numba kernels
 @pytest.mark.parametrize(("algo", "holes"), [("MFD", False), ("D8", False), ("MFD", True)])
 def test_parity_with_invest(invest_inputs_factory, tmp_path: Path, algo: str, holes: bool):
     """Our NDR against natcap.invest 3.20.2's ``ndr.execute`` on a 120×120 synthetic county

@@ -121,6 +121,7 @@ def compare_outputs(ours: Path, theirs: Path, names, vector: str, fields) -> dic
 
 
 @pytest.mark.invest
+@pytest.mark.slow  # runs natcap.invest and, in a fresh process, compiles the numba kernels
 @pytest.mark.parametrize(("algo", "holes"), [("MFD", False), ("D8", False), ("MFD", True)])
 def test_parity_with_invest(invest_inputs_factory, tmp_path: Path, algo: str, holes: bool):
     """Our SDR against natcap.invest 3.20.2's ``sdr.execute`` on a 120×120 synthetic

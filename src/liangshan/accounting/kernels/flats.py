@@ -208,42 +208,40 @@ def fill_pits(dem, valid):
                 closed[idx] = True
                 fifo[qt] = idx
                 qt += 1
-    # pass 1: everything reachable uphill (non-descending steps) from an outlet drains
+    # pass 1: everything reachable uphill (non-descending steps) from an outlet drains.
+    # Pixels that see a lower, not yet drained neighbour may spill into a depression:
+    # they seed pass 2 (a stale seed is harmless: popping it finds nothing to do).
+    keys = np.empty(1024, dtype=np.float64)
+    vals = np.empty(1024, dtype=np.int64)
+    size = 0
     while qh < qt:
         idx = fifo[qh]
         qh += 1
         r = idx // nc
         c = idx % nc
         zc = out[r, c]
+        spill = False
         for k in range(8):
             rr = r + ROW_OFFSETS[k]
             cc = c + COL_OFFSETS[k]
             if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
                 continue
             j = rr * nc + cc
-            if closed[j] or out[rr, cc] < zc:
+            if closed[j]:
+                continue
+            if out[rr, cc] < zc:
+                spill = True
                 continue
             closed[j] = True
             fifo[qt] = j
             qt += 1
+        if spill:
+            if size == keys.size:
+                keys, vals = _heap_grow(keys, vals)
+            size = _heap_push(keys, vals, size, zc, idx)
     if qt == n:
         return out
     # pass 2: priority-flood the depressions from the drained pixels bordering them
-    keys = np.empty(1024, dtype=np.float64)
-    vals = np.empty(1024, dtype=np.int64)
-    size = 0
-    for t in range(qt):
-        idx = fifo[t]
-        r = idx // nc
-        c = idx % nc
-        for k in range(8):
-            rr = r + ROW_OFFSETS[k]
-            cc = c + COL_OFFSETS[k]
-            if 0 <= rr < nr and 0 <= cc < nc and not closed[rr * nc + cc]:
-                if size == keys.size:
-                    keys, vals = _heap_grow(keys, vals)
-                size = _heap_push(keys, vals, size, out[r, c], idx)
-                break
     ph = 0
     pt = 0
     while size > 0 or ph < pt:
