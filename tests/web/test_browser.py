@@ -17,10 +17,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from _web_seed import PASSWORD, PILOTS, make_app, seed
 
 from liangshan.db import make_engine
 from liangshan.migrate import upgrade
+from tests.web._web_seed import PASSWORD, PILOTS, make_app, seed
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags for headless Chromium on a closed network (no background calls to Google's hosts).
@@ -191,3 +191,16 @@ def test_english_switch(page, server):
     page.wait_for_selector("text=Guizhou GEP — one map")
     _map_ready(page)
     _shot(page, "dashboard-en")
+
+
+def test_verify_box_leads_to_the_code_page(page, server):
+    codes = pytest.importorskip("liangshan.trace.codes", reason="trace domain not in this build")
+    base, _ = server
+    page.goto(base + "/")
+    code = codes.make_code("520381", 42, "tea", 7, 1)
+    page.fill("#verify-code", codes.display(code))
+    page.click("#verify-box button[type=submit]")
+    page.wait_for_url(f"**/t/{code}")
+    page.goto(base + "/web/verify?code=" + code[:-1] + ("0" if code[-1] != "0" else "1"))
+    assert "check character" in page.inner_text("#error")
+    _shot(page, "verify-refused")

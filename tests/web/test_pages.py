@@ -16,10 +16,10 @@ import json
 
 import openpyxl
 import pytest
-from _web_seed import PASSWORD, PILOTS, account_in, login
 
 from liangshan.accounts import service as accounts
 from liangshan.db import session_factory
+from tests.web._web_seed import PASSWORD, PILOTS, account_in, login
 
 
 def test_dashboard_shows_the_five_pilots_with_their_gep(client):
@@ -168,8 +168,9 @@ def test_unknown_account_is_an_html_404(client, path):
 
 
 def test_empty_database_shows_a_clear_empty_map(db_engine):
-    from _web_seed import make_app
     from fastapi.testclient import TestClient
+
+    from tests.web._web_seed import make_app
 
     with TestClient(make_app(db_engine)) as empty:
         html = empty.get("/").text
@@ -183,3 +184,15 @@ def test_drill_down_fragment(client):
     assert "<html" not in html                       # a fragment for HTMX, not a page
     missing = client.get("/web/county/520102?year=2022")
     assert missing.status_code == 404 and "520102" in missing.text
+
+
+def test_verify_box_opens_the_public_trace_page(client):
+    codes = pytest.importorskip("liangshan.trace.codes", reason="trace domain not in this build")
+    assert 'id="verify-box"' in client.get("/").text
+    code = codes.make_code("520381", 42, "tea", 7, 1)
+    spaced = codes.display(code).lower()                  # hyphens and lower case accepted
+    response = client.get(f"/web/verify?code={spaced}", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/t/{code}"
+    wrong = code[:-1] + ("0" if code[-1] != "0" else "1")  # a mistyped check character
+    refused = client.get(f"/web/verify?code={wrong}")
+    assert refused.status_code == 422 and "check character" in refused.text

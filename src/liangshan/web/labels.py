@@ -63,8 +63,33 @@ def _ecosystems() -> dict[int, tuple[str, str]]:
     return out
 
 
+#: English display names of the national indicator list (GEP_METHOD §3.1); others: the code.
+ENGLISH_NAMES = {
+    "material_agriculture": "Agricultural products", "material_forestry": "Forestry products",
+    "material_livestock": "Livestock products", "material_fishery": "Fishery products",
+    "material_other": "Other material products", "water_supply": "Water supply",
+    "hydropower": "Hydropower", "water_conservation": "Water conservation",
+    "soil_retention": "Soil retention", "sediment_avoided": "Soil retention (sediment avoided)",
+    "nitrogen_retained": "Soil retention (nitrogen retained)",
+    "phosphorus_retained": "Soil retention (phosphorus retained)",
+    "sand_fixation": "Sand fixation", "flood_regulation": "Flood regulation",
+    "air_purification_so2": "Air purification (SO₂)",
+    "air_purification_nox": "Air purification (NOx)",
+    "air_purification_pm": "Air purification (particulates)",
+    "water_purification_cod": "Water purification (COD)",
+    "water_purification_nh3n": "Water purification (NH₃-N)",
+    "water_purification_tn": "Water purification (TN)",
+    "water_purification_tp": "Water purification (TP)",
+    "carbon_sequestration": "Carbon sequestration", "oxygen_release": "Oxygen release",
+    "climate_regulation_transpiration": "Climate regulation (transpiration)",
+    "climate_regulation_evaporation": "Climate regulation (evaporation)",
+    "pest_control": "Pest control", "recreation": "Recreation and tourism",
+    "landscape_premium": "Landscape premium",
+}
+
+
 def _english(code: str) -> str:
-    return code.replace("_", " ")
+    return ENGLISH_NAMES.get(code, code.replace("_", " "))
 
 
 def indicator_label(code: str, lang: str) -> str:

@@ -25,7 +25,7 @@ from liangshan.web import auth, dashboard, geo, tables, workbook
 from liangshan.web.auth import WebPrincipal, WebSession
 from liangshan.web.i18n import pick_lang, translate
 from liangshan.web.labels import class_label, value_label
-from liangshan.web.render import HtmlErrorRoute, page, secure_headers
+from liangshan.web.render import HtmlErrorRoute, page, secure_headers, trace_available
 
 router = APIRouter(route_class=HtmlErrorRoute, include_in_schema=False)
 
@@ -88,6 +88,21 @@ def county_fragment(request: Request, session: WebSession, principal: WebPrincip
                 account_id=dashboard.county_account_id(session, code, year),
                 charts=charts,
                 charts_json=json.dumps(charts, ensure_ascii=False, allow_nan=False).replace("</", "<\\/"))
+
+
+# ---------------------------------------------------------------- product codes
+
+
+@router.get("/web/verify")
+def verify_code(code: str = "") -> Response:
+    """The "verify a product code" box: check the code's form, then open its public page."""
+    if not trace_available():
+        raise NotFound("product codes cannot be verified here: the traceability module is not "
+                       "part of this installation", hint="ask the platform operator")
+    from liangshan.trace.codes import parse_code
+
+    parsed = parse_code(code)   # InvalidInput (wrong length or check character) → 422 page
+    return RedirectResponse(f"/t/{parsed.code}", status_code=303)
 
 
 # ---------------------------------------------------------------- login

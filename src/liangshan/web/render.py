@@ -8,7 +8,9 @@ government networks need (DESIGN §6).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Coroutine
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -78,10 +80,17 @@ def page(request: Request, template: str, principal: Principal | None,
         "can_read_drafts": auth.can_read_drafts(principal),
         "can_write": auth.can_write(principal),
         "path": request.url.path,
+        "trace_available": trace_available(),
         **context,
     }, status_code=status_code)
     remember_lang(request, response)
     return secure_headers(response)  # type: ignore[return-value]
+
+
+@cache
+def trace_available() -> bool:
+    """Whether the traceability domain (and its public page ``/t/{code}``) is in this build."""
+    return importlib.util.find_spec("liangshan.trace.codes") is not None
 
 
 def error_page(request: Request, exc: LiangshanError) -> Response:
