@@ -56,7 +56,9 @@ def physical_account(
     year : accounting year (per-year layers and table rows of this year are used).
     indicators : subset of :data:`INDICATORS` (default: all).
     maps_dir : if given, one Cloud-Optimised GeoTIFF per indicator,
-        ``<indicator>_<year>.tif``, with the per-pixel quantity in the indicator's unit.
+        ``<indicator>_<year>.tif``, with the per-pixel quantity in the indicator's unit
+        (NaN outside the zones or where it does not apply). Reservoir flood storage has no
+        pixels and is not on the flood map; capped purification is scaled per region.
     progress : ``progress(stage, fraction)`` callback, fraction in [0, 1].
     coefficients : coefficient table or CSV path (default: the shipped
         ``params/physical_coefficients.csv``).
