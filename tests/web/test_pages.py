@@ -196,3 +196,11 @@ def test_verify_box_opens_the_public_trace_page(client):
     wrong = code[:-1] + ("0" if code[-1] != "0" else "1")  # a mistyped check character
     refused = client.get(f"/web/verify?code={wrong}")
     assert refused.status_code == 422 and "check character" in refused.text
+
+
+def test_account_filter_form_with_empty_fields(client):
+    html = client.get("/web/accounts?region_code=&year=").text
+    assert html.count('<tr data-id="') == 10                 # all published, no draft
+    only = client.get("/web/accounts?region_code=520381&year=2022").text
+    assert only.count('<tr data-id="') == 1
+    assert client.get("/web/accounts?year=abc").status_code == 422

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from liangshan.accounts import service as accounts
 from liangshan.accounts.models import StoredAccount
 from liangshan.accounts.schemas import LineOut
-from liangshan.errors import NotAuthenticated, NotFound
+from liangshan.errors import InvalidInput, NotAuthenticated, NotFound
 from liangshan.identity import service as identity
 from liangshan.identity.access import Principal
 from liangshan.web import auth, dashboard, geo, tables, workbook
@@ -42,6 +42,15 @@ def _visible_account(session: WebSession, account_id: str,
     return row
 
 
+def _optional_year(text: str | None) -> int | None:
+    """A year from a form field; an empty field means "any year"."""
+    if text is None or not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise InvalidInput(f"year {text!r} is not a number", hint="type a year such as 2022")
+    return int(text.strip())
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths after login (no open redirect to another host)."""
     if not target:
@@ -57,10 +66,11 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/")
 def dashboard_page(request: Request, session: WebSession, principal: WebPrincipal,
-                   year: int | None = None) -> Response:
+                   year: str | None = None) -> Response:
     lang = pick_lang(request)
     available = dashboard.years(session)
-    chosen = year if year in available else (available[0] if available else None)
+    wanted = _optional_year(year)
+    chosen = wanted if wanted in available else (available[0] if available else None)
     indicators: list[tuple[str, str]] = []
     ranking: list[dict[str, object]] = []
     if chosen is not None:
@@ -144,11 +154,12 @@ def logout(request: Request, session: WebSession) -> Response:
 
 @router.get("/web/accounts")
 def accounts_page(request: Request, session: WebSession, principal: WebPrincipal,
-                  region_code: str | None = None, year: int | None = None) -> Response:
-    rows = accounts.list_accounts(session, region_code=region_code or None, year=year,
+                  region_code: str | None = None, year: str | None = None) -> Response:
+    year_value = _optional_year(year)
+    rows = accounts.list_accounts(session, region_code=region_code or None, year=year_value,
                                   published_only=not auth.can_read_drafts(principal))
     return page(request, "accounts.html", principal, rows=rows, region_code=region_code or "",
-                year=year, region_name=geo.county_name)
+                year=year_value, region_name=geo.county_name)
 
 
 @router.get("/web/accounts/{account_id}")
