@@ -125,6 +125,7 @@ def test_demand_and_valuation(invest_inputs_factory, tmp_path):
 
 
 @pytest.mark.invest
+@pytest.mark.slow
 def test_parity_with_invest(invest_inputs_factory, tmp_path):
     """Same inputs (with nodata holes and a P = 0 pixel) through natcap.invest 3.20.2."""
     pytest.importorskip("natcap.invest")

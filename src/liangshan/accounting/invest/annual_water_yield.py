@@ -237,16 +237,15 @@ def execute(args: dict[str, Any]) -> None:
         table_label="biophysical_table_path")
 
     def nd(r: iio.Raster) -> tuple[float, bool]:
-        ok = r.nodata is not None and not np.isnan(r.nodata)
-        return (float(r.nodata) if ok else 0.0), ok
+        if r.nodata is None or np.isnan(r.nodata):
+            return 0.0, False
+        return float(r.nodata), True
 
-    size = lulc.array.size
-    fr, aet, wy, pet = (np.empty(size, dtype=np.float32) for _ in range(4))
+    shape = lulc.shape
+    fr, aet, wy, pet = (np.empty(shape, dtype=np.float32) for _ in range(4))
     _awy_kernel(kc.ravel(), eto.array.ravel(), *nd(eto), precip.array.ravel(), *nd(precip),
                 root.ravel(), soil.array.ravel(), *nd(soil), pawc.array.ravel(), *nd(pawc),
-                veg.ravel(), z, fr, aet, wy, pet)
-    shape = lulc.shape
-    fr, aet, wy, pet = (a.reshape(shape) for a in (fr, aet, wy, pet))
+                veg.ravel(), z, fr.ravel(), aet.ravel(), wy.ravel(), pet.ravel())
 
     grid = lulc
     jobs = [

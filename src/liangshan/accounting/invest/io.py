@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,7 +308,7 @@ def reclassify_many(
         # A dense look-up table gathered by a parallel kernel: one pass for all columns.
         known = np.zeros(hi - lo + 1, dtype=np.bool_)
         known[keys - lo] = True
-        lut = np.zeros((len(mappings), hi - lo + 1), dtype=dtype)
+        lut: np.ndarray = np.zeros((len(mappings), hi - lo + 1), dtype=dtype)
         for j, mp in enumerate(mappings):
             lut[j, keys - lo] = [mp[k] for k in keys.tolist()]
         info = np.iinfo(codes.dtype)
@@ -316,7 +316,7 @@ def reclassify_many(
                   and float(codes_nodata) == int(codes_nodata)
                   and info.min <= codes_nodata <= info.max)
         nd = codes.dtype.type(codes_nodata) if has_nd else codes.dtype.type(0)
-        out = np.empty((len(mappings), codes.size), dtype=dtype)
+        out: np.ndarray = np.empty((len(mappings), codes.size), dtype=dtype)
         bad = np.zeros(1, dtype=np.bool_)
         _lut_kernel(np.ascontiguousarray(codes).ravel(), lo, known, lut, nd, has_nd,
                     dtype(out_nodata), out, bad)
@@ -331,7 +331,7 @@ def reclassify_many(
     outs = []
     for mp in mappings:
         values = np.array([mp[k] for k in keys.tolist()], dtype=np.float64)
-        o = np.full(codes.shape, out_nodata, dtype=dtype)
+        o: np.ndarray = np.full(codes.shape, out_nodata, dtype=dtype)
         o[~invalid] = values[idx]
         outs.append(o)
     return outs
@@ -545,7 +545,7 @@ def zonal_stats(
             sums = np.zeros((nchunks, len(geometries) + 1), dtype=np.float64)
             counts = np.zeros((nchunks, len(geometries) + 1), dtype=np.int64)
             has_nd = r.nodata is not None and not np.isnan(r.nodata)
-            nd = float(r.nodata) if has_nd else 0.0
+            nd = float(r.nodata) if (has_nd and r.nodata is not None) else 0.0
             tol = 0.0 if np.issubdtype(r.array.dtype, np.integer) else 1e-08 + 1e-05 * abs(nd)
             values = np.ascontiguousarray(r.array).ravel()
             if r.nodata is not None and np.isnan(r.nodata):
@@ -555,9 +555,9 @@ def zonal_stats(
             else:
                 _zonal_kernel(flat_labels, values, nd, has_nd, tol, sums, counts)
             total_sums, total_counts = sums.sum(axis=0), counts.sum(axis=0)
-            for i, row in enumerate(rows):
-                row[f"{name}_sum"] = float(total_sums[i + 1])
-                row[f"{name}_count"] = float(total_counts[i + 1])
+            for i, zrow in enumerate(rows):
+                zrow[f"{name}_sum"] = float(total_sums[i + 1])
+                zrow[f"{name}_count"] = float(total_counts[i + 1])
         return rows
     valids = {k: r.valid_mask() for k, r in rasters.items()}
     rows = []
@@ -633,7 +633,7 @@ def write_vector(gdf: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def read_rasters_parallel(
-    paths: dict[str, str | os.PathLike[str]], *, max_workers: int = 2
+    paths: Mapping[str, str | os.PathLike[str]], *, max_workers: int = 2
 ) -> dict[str, Raster]:
     """Read several rasters concurrently (GDAL releases the GIL while decoding)."""
     from concurrent.futures import ThreadPoolExecutor
