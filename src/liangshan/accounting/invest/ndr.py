@@ -32,6 +32,7 @@ from numba import njit
 
 from liangshan.accounting.invest import io
 from liangshan.accounting.invest.sdr import (
+    RasterWriter,
     accumulate,
     distance_to_channel,
     lookup,
@@ -40,6 +41,7 @@ from liangshan.accounting.invest.sdr import (
     route,
     streams,
     watershed_mask,
+    watershed_totals,
 )
 from liangshan.accounting.kernels import routing as rt
 from liangshan.accounting.kernels.routing import COL_OFFSETS as COL
@@ -56,7 +58,7 @@ KEY_INTERMEDIATES = {"effective_retention_n", "effective_retention_p", "ndr_n", 
                      "ic_factor"}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
     """Effective retention eff' to the stream (InVEST ``retention.h`` semantics [V]).
 
@@ -156,7 +158,7 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _slope_weight(valid, slope):
     """S_th = clip(slope/100, 0.005, 1) where valid, else 0 (float64)."""
     nr, nc = valid.shape
@@ -168,7 +170,7 @@ def _slope_weight(valid, slope):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _upslope(fa, fa_s, s_w, cell):
     """D_up = S̄·sqrt(FA·cell²) [m] (float32, nodata −1) and the d_dn weight 1/S_th."""
     nr, nc = fa.shape
@@ -185,7 +187,7 @@ def _upslope(fa, fa_s, s_w, cell):
     return d_up, s_inv
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ic(fa, d_up, d_dn):
     """IC = log10(D_up/D_dn) (float32, nodata float32 min) where both are defined and ≠ 0."""
     nr, nc = fa.shape
@@ -202,7 +204,7 @@ def _ic(fa, d_up, d_dn):
     return ic
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _runoff_index(proxy, ok, mean):
     """Runoff proxy / its mean (float32, nodata float32 max)."""
     nr, nc = proxy.shape
@@ -214,7 +216,7 @@ def _runoff_index(proxy, ok, mean):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _loads(lulc_ok, rpi, stream, load, eff, crit, prop):
     """Surface and subsurface load [kg/ha/yr] (float32, −1 nodata) and eff/crit_len set
     to 0 on streams, with the mask where both are defined."""
@@ -241,7 +243,7 @@ def _loads(lulc_ok, rpi, stream, load, eff, crit, prop):
     return surf, sub, eff_o, crit_o, ok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _surface_export(eff_r, ic, ic_0, k, surface_load):
     """NDR = (1 − eff')/(1 + exp((IC0 − IC)/k)) and surface export = load·NDR (float32)."""
     nr, nc = ic.shape
@@ -259,7 +261,7 @@ def _surface_export(eff_r, ic, ic_0, k, surface_load):
     return ndr, exp_
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _subsurface(dist, sub_load, surface_export, eff_sub, crit_sub):
     """subNDR = 1 − eff_sub(1 − exp(−5·l/ℓ)) with l in **pixels** and ℓ in metres as coded
     [V]; subsurface export; total = surface + subsurface where both are defined."""
@@ -381,6 +383,20 @@ def execute(args: dict[str, Any]) -> None:
         eff_sub = io.as_float(args["subsurface_eff_n"], "subsurface_eff_n")
         crit_sub = io.as_float(args["subsurface_critical_length_n"],
                                "subsurface_critical_length_n")
+    writer = RasterWriter(dem)
+    try:
+        _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0, k_param,
+                   dist_ch, cell, eff_sub, crit_sub, out, inter, fields, writer, ws, suffix)
+        _write_rest(args, r, stream, out, inter, writer, ws, suffix)
+    finally:
+        writer.close()
+    io.write_vector(watershed_totals(gdf, dem, fields),
+                    io.output_path(ws, "watershed_results_ndr.gpkg", suffix))
+
+
+def _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0, k_param,
+               dist_ch, cell, eff_sub, crit_sub, out, inter, fields, writer, ws, suffix):
+    """Per nutrient: loads, effective retention, NDR, exports (hands outputs to writer)."""
     for x in nutrients:
         cols = {c: table[c].astype(float) for c in (f"load_{x}", f"eff_{x}", f"crit_len_{x}")}
         app = table[f"load_type_{x}"].astype(str).str.lower() == "application-rate"
@@ -403,6 +419,11 @@ def execute(args: dict[str, Any]) -> None:
         inter[f"surface_load_{x}"] = (surface_load, TARGET_NODATA)
         fields[f"{x}_surface_load"] = inter[f"surface_load_{x}"]
         fields[f"{x}_surface_export"] = out[f"{x}_surface_export"]
+        writer.put(io.output_path(ws, f"{x}_surface_export.tif", suffix), surface_export,
+                   TARGET_NODATA, np.float32)
+        for k in (f"effective_retention_{x}", f"ndr_{x}"):
+            writer.put(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix),
+                       inter[k][0], inter[k][1], np.float32)
         if x == "n":
             sub_ndr, sub_exp, total = _subsurface(dist_ch, sub_load, surface_export,
                                                   eff_sub, crit_sub)
@@ -413,24 +434,25 @@ def execute(args: dict[str, Any]) -> None:
             fields["n_subsurface_export"] = out["n_subsurface_export"]
             fields["n_total_export"] = out["n_total_export"]
             fields["n_subsurface_load"] = inter["sub_load_n"]
+            for k in ("n_subsurface_export", "n_total_export"):
+                writer.put(io.output_path(ws, f"{k}.tif", suffix), out[k][0], TARGET_NODATA,
+                           np.float32)
 
-    fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
-    jobs = [(io.output_path(ws, f"{k}.tif", suffix), a, dem, nd, np.float32)
-            for k, (a, nd) in out.items()]
+
+def _write_rest(args, r, stream, out, inter, writer, ws, suffix):
+    """The IC raster, the stream raster and, on request, every other intermediate."""
+
+    fd_nd = 0 if r.algorithm == "mfd" else rt.D8_NODATA
     keep_all = io.as_bool(args.get("write_all_intermediates", False))
-    jobs += [(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix), a, dem, nd,
-              np.float32) for k, (a, nd) in inter.items()
-             if keep_all or k in KEY_INTERMEDIATES]
-    jobs += [] if not keep_all else [
-        (io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix), r.fa, dem,
-         rt.FA_NODATA, np.float64),
-        (io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix), r.fd_raw, dem,
-         fd_nd, None),
-    ]
-    jobs.append((io.output_path(ws, "intermediate_outputs/stream.tif", suffix), stream, dem,
-                 rt.STREAM_NODATA, np.uint8))
-    io.write_rasters_parallel(jobs)
-    from liangshan.accounting.invest.sdr import watershed_totals
-
-    io.write_vector(watershed_totals(gdf, dem, fields),
-                    io.output_path(ws, "watershed_results_ndr.gpkg", suffix))
+    done = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p"}
+    for k, (a, nd) in inter.items():
+        if k not in done and (keep_all or k in KEY_INTERMEDIATES):
+            writer.put(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix), a, nd,
+                       np.float32)
+    writer.put(io.output_path(ws, "intermediate_outputs/stream.tif", suffix), stream,
+               rt.STREAM_NODATA, np.uint8)
+    if keep_all:
+        writer.put(io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix),
+                   r.fa, rt.FA_NODATA, np.float64)
+        writer.put(io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix),
+                   r.fd_raw, fd_nd, None)

@@ -52,6 +52,33 @@ class Routed:
     algorithm: str  # 'mfd' or 'd8'
 
 
+class RasterWriter:
+    """Writes GeoTIFFs on two background threads while the model keeps computing.
+
+    The numba kernels release the GIL (``nogil=True``), so compression and disk I/O
+    overlap with routing. Each file is still written atomically (temp file, rename);
+    ``close`` waits for every write and re-raises the first error.
+    """
+
+    def __init__(self, grid: io.Raster, workers: int = 2) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.grid = grid
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.futures: list[Any] = []
+
+    def put(self, path: Path, array: np.ndarray, nodata: float | None, dtype=None) -> None:
+        self.futures.append(
+            self.pool.submit(io.write_raster, path, array, self.grid, nodata, dtype))
+
+    def close(self) -> None:
+        try:
+            for f in self.futures:
+                f.result()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 def parse_algorithm(args: dict[str, Any]) -> str:
     algo = str(args.get("flow_dir_algorithm") or "MFD").strip().lower()
     if algo not in {"mfd", "d8"}:
@@ -137,7 +164,7 @@ def lookup(codes: np.ndarray, valid: np.ndarray, mapping: dict[Any, float], what
     return _apply_lut(c64, valid, lo, lut)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _valid_range(codes, valid):
     lo = np.iinfo(np.int64).max
     hi = np.iinfo(np.int64).min
@@ -149,7 +176,7 @@ def _valid_range(codes, valid):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _presence(codes, valid, lo, hi):
     out = np.zeros(hi - lo + 1, dtype=np.bool_)
     for i in range(codes.size):
@@ -158,7 +185,7 @@ def _presence(codes, valid, lo, hi):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _apply_lut(codes, valid, lo, lut):
     out = np.zeros(codes.shape)
     for i in range(codes.size):
@@ -194,7 +221,7 @@ def ls_factor(slope_pct: np.ndarray, fa: np.ndarray, cell: float, l_max: float) 
     return out.reshape(np.shape(slope_pct))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sediment_deposition(fd, e_prime, sdr, block):
     """Sediment deposition T and flux F (InVEST ``run_sediment_deposition`` semantics [V]).
 
@@ -365,14 +392,29 @@ def execute(args: dict[str, Any]) -> None:
         valid &= ras.valid_mask()
     c_map = table["usle_c"].astype(float).to_dict()
     cp_map = (table["usle_c"].astype(float) * table["usle_p"].astype(float)).to_dict()
-    w = lookup(inp["lulc"].array, valid, c_map, "usle_c")
     cp = lookup(inp["lulc"].array, valid, cp_map, "usle_c·usle_p").astype(np.float32)
+    writer = RasterWriter(dem)
+    try:
+        out32 = _compute(args, inp, valid, lookup(inp["lulc"].array, valid, c_map, "usle_c"),
+                         cp, algorithm, tfa, k_param, sdr_max, ic_0, l_max, ws, suffix, writer)
+    finally:
+        writer.close()
+    totals = watershed_totals(
+        gdf, dem, {k: out32[v] for k, v in [
+            ("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
+            ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]},
+    )
+    io.write_vector(totals, io.output_path(ws, "watershed_results_sdr.shp", suffix))
 
+
+def _compute(args, inp, valid, w, cp, algorithm, tfa, k_param, sdr_max, ic_0, l_max, ws,
+             suffix, writer):
+    """The SDR chain on aligned arrays; rasters are handed to ``writer`` as they are final."""
+    dem = inp["dem"]
     r = route(dem, valid, algorithm)
     r.filled = np.empty((0, 0))  # not needed past flow direction; frees 8 B/px
     cell = abs(dem.transform[1])
     ws_stack = _weights(valid, r.slope, w)
-    del w
     fa_w, fa_s = accumulate(r, ws_stack)
     w_th, s_th = ws_stack[0], ws_stack[1]
     stream = streams(r, tfa, 0.7)  # sdr.py calls extract_streams_mfd with trace 0.7 [V]
@@ -389,6 +431,9 @@ def execute(args: dict[str, Any]) -> None:
     dep, flux = sediment_deposition(r.fd, e_prime, sdr, 256)
     sed_export, avoided_erosion, avoided_export = _retention(rkls, usle, sdr, dep)
 
+    writer.put(io.output_path(ws, "rkls.tif", suffix), rkls, TARGET_NODATA, np.float32)
+    writer.put(io.output_path(ws, "usle.tif", suffix), usle, MAP_NODATA, np.float32)
+    writer.put(io.output_path(ws, "stream.tif", suffix), stream, BYTE_NODATA, np.uint8)
     out32 = {
         "rkls": (rkls, TARGET_NODATA),
         "usle": (usle, MAP_NODATA),
@@ -398,9 +443,9 @@ def execute(args: dict[str, Any]) -> None:
         "avoided_export": (avoided_export, MAP_NODATA),
     }
     fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
-    jobs = [(io.output_path(ws, f"{k}.tif", suffix), a, dem, nd, np.float32)
-            for k, (a, nd) in out32.items()]
-    jobs.append((io.output_path(ws, "stream.tif", suffix), stream, dem, BYTE_NODATA, np.uint8))
+    for k, (a, nd) in out32.items():
+        if k not in ("rkls", "usle"):
+            writer.put(io.output_path(ws, f"{k}.tif", suffix), a, nd, np.float32)
     inter = [
         ("sdr_factor", sdr, TARGET_NODATA, np.float32),
         ("e_prime", e_prime, TARGET_NODATA, np.float32),
@@ -416,18 +461,11 @@ def execute(args: dict[str, Any]) -> None:
             ("flow_direction", r.fd_raw, fd_nd, None),
         ]
     for name, arr, nd, dt in inter:
-        jobs.append((io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr, dem,
-                     nd, dt))
-    io.write_rasters_parallel(jobs)
-    totals = watershed_totals(
-        gdf, dem, {k: out32[v] for k, v in [
-            ("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
-            ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]},
-    )
-    io.write_vector(totals, io.output_path(ws, "watershed_results_sdr.shp", suffix))
+        writer.put(io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr, nd, dt)
+    return out32
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _weights(valid, slope, w):
     """[W_th, S_th]: max(C, 0.001) and clip(slope/100, 0.005, 1) (0 outside ``valid``)."""
     nr, nc = valid.shape
@@ -440,7 +478,7 @@ def _weights(valid, slope, w):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ls_pixel(slope_pct, fa, cell, l_max):
     cell_area = cell * cell
     a = np.sqrt((fa - 1.0) * cell_area)
@@ -466,7 +504,7 @@ def _ls_pixel(slope_pct, fa, cell, l_max):
     return min(lf, l_max) * s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
                    erodibility, cp, cell, l_max):
     """LS, RKLS, USLE (float32; RKLS/USLE nodata on streams), D_up [m], 1/(W·S)."""
@@ -492,7 +530,7 @@ def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
     return ls, rkls, usle, d_up, ws_inv
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _delivery(fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
     """IC = log10(D_up/D_dn), SDR = SDRmax/(1+exp((IC0−IC)/k)) (1 on streams), E'."""
     nr, nc = fa.shape
@@ -519,7 +557,7 @@ def _delivery(fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
     return ic, sdr, e_prime
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _retention(rkls, usle, sdr, dep):
     """sed_export = USLE·SDR, avoided_erosion = RKLS − USLE, avoided_export =
     (RKLS − USLE)·SDR + T (raster_map rule: nodata where any input is)."""

@@ -33,7 +33,7 @@ BLOCK = 256  # pygeoprocessing's GeoTIFF tile size, which sets its scan order
 SLOPE_NODATA = float(np.finfo(np.float32).min)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def calculate_slope(dem, valid, cell_x, cell_y):
     """Percent slope by the 3×3 Zevenbergen–Thorne/Sobel stencil (pygeoprocessing rules).
 
@@ -132,7 +132,7 @@ def calculate_slope(dem, valid, cell_x, cell_y):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _heap_push(keys, vals, size, key, val):
     i = size
     keys[i] = key
@@ -147,7 +147,7 @@ def _heap_push(keys, vals, size, key, val):
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _heap_pop(keys, vals, size):
     val = vals[0]
     size -= 1
@@ -169,7 +169,7 @@ def _heap_pop(keys, vals, size):
     return val, size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fill_pits(dem, valid):
     """Fill depressions flat to their pour point (priority-flood; Barnes et al. 2014).
 
@@ -273,7 +273,7 @@ def fill_pits(dem, valid):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _heap_grow(keys, vals):
     k2 = np.empty(keys.size * 2, dtype=keys.dtype)
     v2 = np.empty(vals.size * 2, dtype=vals.dtype)
@@ -282,7 +282,7 @@ def _heap_grow(keys, vals):
     return k2, v2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pack_weights(slopes, total):
     packed = 0
     for k in range(8):
@@ -294,7 +294,7 @@ def _pack_weights(slopes, total):
     return packed
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(buf, head, tail):
     """Return a buffer twice as large holding buf[head:tail] at the front."""
     new = np.empty(max(2 * buf.size, 16), dtype=buf.dtype)
@@ -303,7 +303,7 @@ def _grow(buf, head, tail):
     return new, 0, cnt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def flow_dir_mfd(dem, valid):
     """Multiple-flow-direction weights (pygeoprocessing ``flow_dir_mfd`` semantics).
 
@@ -490,7 +490,7 @@ def flow_dir_mfd(dem, valid):
     return fd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def flow_dir_d8(dem, valid):
     """D8 flow direction 0..7 (pygeoprocessing ``flow_dir_d8`` semantics), nodata 128.
 

@@ -66,7 +66,7 @@ DIST_NODATA = -1.0  # distance_to_channel_* nodata [V]
 STREAM_NODATA = 255
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def d8_to_mfd(fd_d8):
     """One-nibble MFD encoding of a D8 raster (weight 1 in the D8 direction; 128 → 0)."""
     nr, nc = fd_d8.shape
@@ -79,12 +79,12 @@ def d8_to_mfd(fd_d8):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nib(v, k):
     return (v >> (4 * k)) & 0xF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nib_sum(v):
     s = 0
     for k in range(8):
@@ -92,7 +92,7 @@ def _nib_sum(v):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mfd_proportions(fd):
     """Float64 (rows, cols, 8) array of outflow proportions q_k/Σ_8 q (0 where nodata)."""
     nr, nc = fd.shape
@@ -108,7 +108,7 @@ def mfd_proportions(fd):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _accumulate(fd, weights, nw):
     """Unweighted FA plus ``nw`` weighted accumulations in one topological sweep.
 
@@ -197,7 +197,7 @@ def flow_accumulation_d8(fd_d8: np.ndarray, weight: np.ndarray | None = None) ->
     return flow_accumulation_mfd(d8_to_mfd(fd_d8), weight)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def extract_streams_mfd(fa, fd, threshold, trace_proportion):
     """Stream raster from MFD accumulation (pygeoprocessing ``extract_streams_mfd`` [V]).
 
@@ -306,7 +306,7 @@ def extract_streams_d8(fa: np.ndarray, threshold: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dist_mfd(fd, stream, weight, has_weight, both):
     """Weighted (or step-length) MFD distance; with ``both`` also the unweighted one."""
     nr, nc = fd.shape
@@ -418,7 +418,7 @@ def distance_to_channel_mfd_pair(
     return _dist_mfd(fd, stream, np.asarray(weight, dtype=np.float64), True, True)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dist_d8(fd, stream, weight, has_weight):
     nr, nc = fd.shape
     n = nr * nc
