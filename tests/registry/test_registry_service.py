@@ -154,7 +154,11 @@ def test_mortgaged_right_cannot_be_transferred_until_released(db_session):
     contract = _right(db_session, p)
     mortgage = _right(db_session, p, "mortgage", contract, "赤水农商银行",
                       end=date(2027, 1, 1), holder_kind="organisation", amount_fen=50_000_000)
+    with pytest.raises(Conflict, match=f"parent {mortgage.code} is a mortgage"):
+        _right(db_session, p, "lease", mortgage, "合作社", end=date(2026, 1, 1))
     # a lease may coexist with a mortgage (not exclusive)
+    _right(db_session, p, "lease", contract, "合作社", end=date(2024, 6, 1),
+           holder_kind="organisation")
     with pytest.raises(Conflict, match=f"mortgage right {mortgage.code}.*not been released"):
         _right(db_session, p, "transfer", contract, "赵某某", start=date(2025, 1, 1))
     service.release_mortgage(db_session, SYSTEM, mortgage.code, date(2024, 12, 1), "loan repaid")

@@ -3,7 +3,7 @@
 JSON pages (total, offset, limit, items), CSV (UTF-8 with BOM) or GeoJSON
 (EPSG:4326) by ``format``. Parcel data never includes personal data of individual
 holders unless the caller's role needs it (see
-:func:`liangshan.registry.api.shows_personal`). Every request is logged and rate
+:func:`liangshan.registry.service.shows_personal`). Every request is logged and rate
 limited (:mod:`.access`).
 """
 
@@ -25,9 +25,9 @@ from liangshan.catalog import catalogue, monitoring
 from liangshan.identity.access import Principal
 from liangshan.opendata.access import LoggedRoute, reader
 from liangshan.registry import service as registry
-from liangshan.registry.api import shows_personal
 from liangshan.registry.models import REGISTRY_CRS
 from liangshan.registry.schemas import ParcelOut
+from liangshan.registry.service import shows_personal
 
 router = APIRouter(prefix="/open", tags=["open data"], route_class=LoggedRoute)
 

@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
 from liangshan.api.deps import PrincipalDep, SessionDep
-from liangshan.errors import Forbidden, InvalidInput
-from liangshan.identity.access import READER_ROLES, Principal
+from liangshan.errors import InvalidInput
 from liangshan.registry import io, service
 from liangshan.registry.models import REGISTRY_CRS
 from liangshan.registry.schemas import (
@@ -30,6 +29,7 @@ from liangshan.registry.schemas import (
     RightIn,
     RightOut,
 )
+from liangshan.registry.service import shows_personal
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
@@ -42,14 +42,6 @@ def to_registry_crs(geojson: dict[str, Any], crs: str) -> Any:
         raise InvalidInput("geometry is not a GeoJSON geometry",
                            hint='send {"type": "Polygon", "coordinates": [...]}') from None
     return gpd.GeoSeries([geom], crs=crs).to_crs(REGISTRY_CRS).iloc[0]
-
-
-def shows_personal(actor: Principal | None) -> bool:
-    """Individual holders' names and ID numbers are shown to government roles and auditors;
-    through an API key only when it carries ``read:registry``."""
-    if actor is None or actor.role not in READER_ROLES:
-        return False
-    return actor.api_key_id is None or "read:registry" in actor.scopes
 
 
 class ParcelCreate(BaseModel):
@@ -102,9 +94,7 @@ def find_parcels(session: SessionDep, actor: PrincipalDep, region_code: str | No
         pt = gpd.GeoSeries([shapely.Point(x, y)], crs=crs).to_crs(REGISTRY_CRS).iloc[0]
         return service.parcels_at_point(session, pt.x, pt.y, at, resource_type)
     if holder:
-        if not shows_personal(actor):  # searching by a person's name reveals their holdings
-            raise Forbidden(f"{actor.label} may not search parcels by holder",
-                            hint="holder search is for government roles and auditors")
+        service.require_personal(actor, "search parcels by holder")
         return service.parcels_of_holder(session, holder, at)
     return service.list_parcels(session, region_code=region_code, resource_type=resource_type,
                                 at=at, offset=offset, limit=min(limit, 1000))[1]

@@ -16,8 +16,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
-from liangshan.errors import Conflict, InvalidInput, NotFound
-from liangshan.identity.access import Principal
+from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
+from liangshan.identity.access import READER_ROLES, Principal
 from liangshan.identity.service import record
 from liangshan.registry import rules, transparency
 from liangshan.registry.models import ParcelVersion, RightVersion
@@ -304,6 +304,10 @@ def register_right(session: Session, actor: Principal, data: RightIn,
         if parent.parcel_code != data.parcel_code:
             raise Conflict(f"parent right {parent.code} is on parcel {parent.parcel_code}, "
                            f"not {data.parcel_code}", hint="derive rights on the same parcel")
+        if parent.kind == RightKind.MORTGAGE:
+            raise Conflict(f"right {code}: parent {parent.code} is a mortgage (a security "
+                           "interest); rights derive from use rights", hint="name the contract, "
+                           "grant or transfer right as parent")
         rules.check_within_parent(parent, data.start_date, data.end_date, data.share_bp, code)
         if data.kind == RightKind.TRANSFER:
             row = _transfer(session, actor, parent, data, code, reason, now)
@@ -427,6 +431,21 @@ def parcel_view(session: Session, code: str, at: datetime | None = None, *,
         else:
             view.links[name] = fn(session, code)
     return view
+
+
+def shows_personal(actor: Principal | None) -> bool:
+    """Individual holders' names and ID numbers are for government roles and auditors; through
+    an API key only when it carries ``read:registry``."""
+    if actor is None or actor.role not in READER_ROLES:
+        return False
+    return actor.api_key_id is None or "read:registry" in actor.scopes
+
+
+def require_personal(actor: Principal | None, what: str) -> None:
+    if not shows_personal(actor):
+        label = actor.label if actor is not None else "an anonymous client"
+        raise Forbidden(f"{label} may not {what}: it reveals personal data of holders",
+                        hint="this is for government roles and auditors (keys: read:registry)")
 
 
 def redact(right: RightOut) -> RightOut:
