@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from liangshan.ledger import service as ledger
-from liangshan.trace import public, service
+from liangshan.trace import lineage, public, service
 from liangshan.trace.schemas import EventIn, InputUse
 
 
@@ -117,7 +117,7 @@ def test_a_changed_batch_quantity_is_flagged(world):
 
 def test_a_recall_shows_at_once_on_every_descendant(world):
     s = world.session
-    part, _rest = service.split(s, world.as_producer, world.batch.code, [1_000, 2_000],
+    part, _rest = lineage.split(s, world.as_producer, world.batch.code, [1_000, 2_000],
                                 world.later(1))
     assert public.public_view(s, part.code)["status"] == "active"
     service.recall(s, world.as_bureau, world.batch.code, "农残超标 residue over limit", world.later(2))

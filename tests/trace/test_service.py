@@ -11,7 +11,7 @@ from liangshan.db import utcnow
 from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from liangshan.ledger import service as ledger
 from liangshan.ledger.note import generate_signer
-from liangshan.trace import codes, service, signing
+from liangshan.trace import codes, lineage, service, signing
 from liangshan.trace.models import TraceEvent
 from liangshan.trace.schemas import EventIn, Sale, TestResult, TransformIn
 
@@ -33,7 +33,7 @@ def test_events_are_signed_logged_and_chained(world):
     key = signing.org_key(s, e.key_id)
     assert key.org_id == world.producer.id
     assert signing.verify_signature(bytes(key.public_key), e.document, bytes(e.signature))
-    chain = service.event_chain(s, b)
+    chain = lineage.event_chain(s, b)
     assert [x.biz_step for x in chain] == ["commissioning", "harvest"]
     assert chain[1].document["type"] == "ObjectEvent"
 
@@ -139,18 +139,18 @@ def test_correction_is_a_new_event_naming_the_old_one(world):
 
 def test_split_and_merge_keep_lineage_and_a_recall_reaches_every_descendant(world):
     s = world.session
-    a, c = service.split(s, world.as_producer, world.batch.code, [200_000, 300_000], world.later(2))
+    a, c = lineage.split(s, world.as_producer, world.batch.code, [200_000, 300_000], world.later(2))
     other = world.new_batch(world.as_producer, at=world.later(1))
-    merged = service.transform(s, world.as_producer, TransformIn(
+    merged = lineage.transform(s, world.as_producer, TransformIn(
         inputs=[{"code": a.code, "quantity": 200_000}, {"code": other.code, "quantity": 100_000}],
         outputs=[{"product_type": "tea", "product_name": "都匀毛尖", "quantity": 60_000,
                   "unit": "g"}],
         event_time=world.later(3), region_code="522701", process="杀青 揉捻 烘干"))[0]
     assert world.batch.status == "consumed" and a.status == "consumed"
     assert other.remaining == 400_000 and other.status == "active"
-    assert {x.code for x in service.ancestors(s, merged.id)} == {world.batch.code, a.code,
+    assert {x.code for x in lineage.ancestors(s, merged.id)} == {world.batch.code, a.code,
                                                                    other.code}
-    chain = [e.biz_step for e in service.event_chain(s, merged)]
+    chain = [e.biz_step for e in lineage.event_chain(s, merged)]
     assert chain.count("commissioning") == 2 and chain.count("processing") == 2
     service.recall(s, world.as_bureau, world.batch.code, "农残超标", world.later(4))
     s.commit()
@@ -166,9 +166,9 @@ def test_split_and_merge_keep_lineage_and_a_recall_reaches_every_descendant(worl
 def test_processing_takes_no_more_than_remains_and_only_from_the_holder(world):
     s = world.session
     with pytest.raises(Conflict, match="only 500000 g remain"):
-        service.split(s, world.as_producer, world.batch.code, [400_000, 200_000], world.later(1))
+        lineage.split(s, world.as_producer, world.batch.code, [400_000, 200_000], world.later(1))
     with pytest.raises(Forbidden):
-        service.transform(s, world.as_buyer, TransformIn(
+        lineage.transform(s, world.as_buyer, TransformIn(
             inputs=[{"code": world.batch.code, "quantity": 1}],
             outputs=[{"product_type": "tea", "product_name": "x", "quantity": 1, "unit": "g"}],
             event_time=world.later(1), region_code="522701"))

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from liangshan.api.deps import PrincipalDep, SessionDep
 from liangshan.errors import InvalidInput
-from liangshan.trace import brands, labels, public, service, signing
+from liangshan.trace import brands, labels, lineage, public, service, signing
 from liangshan.trace.schemas import (
     BatchIn,
     BatchOut,
@@ -99,7 +99,7 @@ def record_signed(session: SessionDep, actor: PrincipalDep, data: SignedEventIn)
 @router.post("/trace/transformations", response_model=list[BatchOut], status_code=201)
 def transform(session: SessionDep, actor: PrincipalDep, data: TransformIn) -> Any:
     """Processing: split, merge or transform batches into new batches."""
-    return service.transform(session, actor, data)
+    return lineage.transform(session, actor, data)
 
 
 @router.post("/trace/batches/{code}/recall", response_model=EventOut, status_code=201)

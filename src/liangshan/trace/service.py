@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,14 +32,13 @@ from liangshan.identity.service import record
 from liangshan.ledger.note import NoteSigner
 from liangshan.ledger.service import append_leaf
 from liangshan.trace import codes, signing
-from liangshan.trace.models import TraceBatch, TraceEvent, TraceLineage
+from liangshan.trace.models import TraceBatch, TraceEvent
 from liangshan.trace.schemas import (
     EPCIS,
     OVERSIGHT_STEPS,
     BatchIn,
     BizStep,
     EventIn,
-    TransformIn,
 )
 
 #: Clock skew tolerated for event times in the future.
@@ -240,20 +239,33 @@ def _check_future(t: datetime) -> None:
                            hint="record events when they have happened")
 
 
-def _store_event(session: Session, actor: Principal, batch: TraceBatch, doc: dict[str, Any],
-                 signature: bytes) -> TraceEvent:
-    index, _leaf = append_leaf(session, LEAF_KIND, leaf_payload(doc, signature))
-    row = TraceEvent(
+def _event_row(actor: Principal, batch: TraceBatch, doc: dict[str, Any], signature: bytes,
+               index: int) -> TraceEvent:
+    return TraceEvent(
         event_id=doc["event_id"], batch_id=batch.id, event_type=doc["type"],
         biz_step=doc["why"]["biz_step"], event_time=parse_time(doc["when"]["event_time"]),
         org_id=doc["who"]["org_id"], key_id=doc["who"]["key_id"], nonce=doc["nonce"],
         corrects_event_id=doc.get("corrects"), document=doc, signature=signature,
         log_index=index, recorded_at=utcnow(), recorded_by=actor.user_id)
+
+
+def _store_event(session: Session, actor: Principal, batch: TraceBatch, doc: dict[str, Any],
+                 signature: bytes) -> TraceEvent:
+    index, _leaf = append_leaf(session, LEAF_KIND, leaf_payload(doc, signature))
+    row = _event_row(actor, batch, doc, signature, index)
     session.add(row)
     return row
 
 
 # ------------------------------------------------------------------ events
+
+
+def _how(data: EventIn) -> dict[str, Any]:
+    return {"inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
+            "test_results": [r.model_dump(mode="json") for r in data.test_results],
+            "certificate": data.certificate.model_dump(mode="json") if data.certificate else None,
+            "sale": data.sale.model_dump(mode="json") if data.sale else None,
+            "temperature_c": data.temperature_c, "notes": data.notes}
 
 
 def prepare_event(session: Session, actor: Principal, code: str, data: EventIn,
@@ -264,21 +276,19 @@ def prepare_event(session: Session, actor: Principal, code: str, data: EventIn,
     """
     org = acting_org(session, actor, data.org_id)
     batch = get_batch(session, code)
-    how = {"inputs_used": [u.model_dump(mode="json") for u in data.inputs_used],
-           "test_results": [r.model_dump(mode="json") for r in data.test_results],
-           "certificate": data.certificate.model_dump(mode="json") if data.certificate else None,
-           "sale": data.sale.model_dump(mode="json") if data.sale else None,
-           "temperature_c": data.temperature_c, "notes": data.notes}
-    what = {"batch": batch.code}
     doc = build_document(org.id, key_id or _signer(session, org.id, None), data.biz_step,
-                         data.event_time, what, data.where.model_dump(mode="json"), how,
-                         data.corrects)
+                         data.event_time, {"batch": batch.code},
+                         data.where.model_dump(mode="json"), _how(data), data.corrects)
     check_rules(session, batch, doc)
     return doc
 
 
-def check_rules(session: Session, batch: TraceBatch, doc: dict[str, Any]) -> None:
-    """Refuse an event that breaks a rule of the batch's history (see module docstring)."""
+def check_rules(session: Session, batch: TraceBatch, doc: dict[str, Any],
+                last_at: datetime | None = None) -> None:
+    """Refuse an event that breaks a rule of the batch's history (see module docstring).
+
+    ``last_at``: the batch's last event time when newer than the stored one (bulk recording).
+    """
     step = BizStep(doc["why"]["biz_step"])
     t = parse_time(doc["when"]["event_time"])
     org = session.get(Organisation, doc["who"]["org_id"])
@@ -290,9 +300,10 @@ def check_rules(session: Session, batch: TraceBatch, doc: dict[str, Any]) -> Non
         raise Conflict(f"batch {name} was used up by processing",
                        hint="record events on the batches made from it")
     _check_future(t)
-    if batch.last_event_at is not None and t < batch.last_event_at:
+    last = max(filter(None, (batch.last_event_at, last_at)), default=None)
+    if last is not None and t < last:
         raise InvalidInput(f"out-of-order time: event at {iso(t)} is before the last event "
-                           f"of batch {name} ({iso(batch.last_event_at)})",
+                           f"of batch {name} ({iso(last)})",
                            hint="events of a batch are recorded in time order; a late record "
                            "of an earlier fact is a correction naming the event it corrects")
     holds = org is not None and org.id == batch.holder_org_id
@@ -362,17 +373,62 @@ def commit_event(session: Session, actor: Principal, document: dict[str, Any],
 def record_event(session: Session, actor: Principal, code: str, data: EventIn,
                  signer: NoteSigner | None = None) -> TraceEvent:
     """Prepare, sign (custodial key unless ``signer`` is given) and record one event."""
-    org = acting_org(session, actor, data.org_id)
-    doc = prepare_event(session, actor, code, data,
-                        key_id=signer.key_id.hex() if signer else None)
-    signature = _sign(session, org.id, signer, doc)
-    batch = get_batch(session, code)
-    row = _store_event(session, actor, batch, doc, signature)
-    _apply(session, actor, batch, row)
-    return row
+    return record_events(session, actor, [(code, data)], signer)[0]
+
+
+def record_events(session: Session, actor: Principal, items: Sequence[tuple[str, EventIn]],
+                  signer: NoteSigner | None = None) -> list[TraceEvent]:
+    """Record many events (same rules, one log leaf and one audit row each), in order.
+
+    For bulk feeds: batches are read in one query and the event and audit rows are
+    written together at the end. An event may not name as ``corrects`` another event
+    of the same call. All or nothing: the caller's transaction is rolled back on a refusal.
+    """
+    parsed = [codes.parse_code(code) for code, _ in items]
+    wanted = {p.batch_code for p in parsed}
+    batches = {b.code: b for b in session.scalars(select(TraceBatch).where(
+        TraceBatch.code.in_(wanted)))}
+    last_at: dict[int, datetime] = {}
+    rows: list[tuple[TraceBatch, TraceEvent]] = []
+    for p, (_code, data) in zip(parsed, items, strict=True):
+        org = acting_org(session, actor, data.org_id)
+        batch = batches.get(p.batch_code)
+        if batch is None or p.serial_number > batch.items_issued:
+            get_batch(session, p.code)  # raises the precise NotFound
+            raise NotFound(f"unknown batch {codes.display(p.batch_code)}")  # pragma: no cover
+        key = signer or signing.custodial_signer(session, org.id)
+        doc = build_document(org.id, key.key_id.hex(), data.biz_step, data.event_time,
+                             {"batch": batch.code}, data.where.model_dump(mode="json"),
+                             _how(data), data.corrects)
+        check_rules(session, batch, doc, last_at.get(batch.id))
+        signature = signing.sign_document(key, doc)
+        index, _leaf = append_leaf(session, LEAF_KIND, leaf_payload(doc, signature))
+        t = parse_time(doc["when"]["event_time"])
+        last_at[batch.id] = max(t, last_at.get(batch.id, t))
+        rows.append((batch, _event_row(actor, batch, doc, signature, index)))
+        if data.sale is not None or data.biz_step is BizStep.RECALL:
+            session.add(rows[-1][1])
+            _apply(session, actor, batch, rows[-1][1])
+    session.add_all([row for _b, row in rows])
+    for batch, row in rows:
+        if row.biz_step != BizStep.RECALL.value and (row.document["how"] or {}).get(
+                "sale") is None:
+            _audit(session, actor, batch, row)
+    for batch in batches.values():
+        if batch.id in last_at:
+            batch.last_event_at = max(filter(None, (batch.last_event_at, last_at[batch.id])))
+    session.flush()
+    return [row for _b, row in rows]
+
+
+def _audit(session: Session, actor: Principal, batch: TraceBatch, row: TraceEvent) -> None:
+    record(session, actor, "record_event", "trace_event", row.event_id,
+           region_code=batch.region_code,
+           detail={"batch": batch.code, "biz_step": row.biz_step, "log_index": row.log_index})
 
 
 def _apply(session: Session, actor: Principal, batch: TraceBatch, row: TraceEvent) -> None:
+    """Side effects of an event on the batch (time, sale, holder, recall) and its audit row."""
     doc = row.document
     batch.last_event_at = max(batch.last_event_at or row.event_time, row.event_time)
     sale = (doc.get("how") or {}).get("sale")
@@ -381,13 +437,13 @@ def _apply(session: Session, actor: Principal, batch: TraceBatch, row: TraceEven
         if sale.get("buyer_org_id") is not None:
             batch.holder_org_id = sale["buyer_org_id"]
     if row.biz_step == BizStep.RECALL.value:
+        from liangshan.trace.lineage import descendants
+
         for b in [batch, *descendants(session, batch.id)]:
             b.status = "recalled"
             b.recalled_at = row.event_time
             b.recall_event_id = row.event_id
-    record(session, actor, "record_event", "trace_event", row.event_id,
-           region_code=batch.region_code,
-           detail={"batch": batch.code, "biz_step": row.biz_step, "log_index": row.log_index})
+    _audit(session, actor, batch, row)
 
 
 def recall(session: Session, actor: Principal, code: str, reason: str, event_time: datetime,
@@ -399,119 +455,8 @@ def recall(session: Session, actor: Principal, code: str, reason: str, event_tim
         biz_step=BizStep.RECALL, event_time=event_time, notes=reason, org_id=org_id))
 
 
-# ------------------------------------------------------------------ processing
-
-
-def transform(session: Session, actor: Principal, data: TransformIn,
-              signer: NoteSigner | None = None) -> list[TraceBatch]:
-    """Processing (split, merge, transform): inputs → new output batches, lineage kept."""
-    org = acting_org(session, actor, data.org_id)
-    _check_future(data.event_time)
-    t = data.event_time.astimezone(UTC)
-    inputs: list[tuple[TraceBatch, int]] = []
-    for item in data.inputs:
-        b = get_batch(session, item.code)
-        doc_stub = {"why": {"biz_step": BizStep.PROCESSING.value},
-                    "when": {"event_time": iso(t)}, "who": {"org_id": org.id}}
-        check_rules(session, b, doc_stub)
-        if item.quantity > b.remaining:
-            raise Conflict(f"processing takes {item.quantity} {b.unit} of batch "
-                           f"{codes.display(b.code)}, only {b.remaining} {b.unit} remain")
-        if any(b.id == other.id for other, _ in inputs):
-            raise InvalidInput(f"batch {codes.display(b.code)} is named twice as an input")
-        inputs.append((b, item.quantity))
-    parcels = sorted({p for b, _ in inputs for p in b.origin_parcels})
-    starts = [b.harvest_start for b, _ in inputs if b.harvest_start]
-    ends = [b.harvest_end for b, _ in inputs if b.harvest_end]
-    outputs = []
-    for out in data.outputs:
-        if out.product_type not in codes.PRODUCT_TYPES:
-            raise InvalidInput(f"unknown product type {out.product_type!r}",
-                               hint="known: " + ", ".join(codes.PRODUCT_TYPES))
-        outputs.append(_new_batch(
-            session, org, actor, region_code=data.region_code, product_type=out.product_type,
-            product_name=out.product_name, quantity=out.quantity, unit=out.unit, parcels=parcels,
-            certifications=[c.model_dump(mode="json") for c in out.certifications],
-            brand_code=out.brand_code, harvest=(min(starts, default=None), max(ends, default=None)),
-            at=t))
-    what = {"batch": outputs[0].code,
-            "inputs": [{"code": b.code, "quantity": q, "unit": b.unit} for b, q in inputs],
-            "outputs": [{"code": o.code, "quantity": o.quantity, "unit": o.unit,
-                         "product_type": o.product_type} for o in outputs]}
-    how = {"process": data.process,
-           "test_results": [r.model_dump(mode="json") for r in data.test_results]}
-    doc = build_document(org.id, _signer(session, org.id, signer), BizStep.PROCESSING,
-                         data.event_time, what, data.where.model_dump(mode="json"), how)
-    event = _store_event(session, actor, outputs[0], doc, _sign(session, org.id, signer, doc))
-    for b, q in inputs:
-        b.remaining -= q
-        b.last_event_at = t
-        if b.remaining == 0:
-            b.status = "consumed"
-        for o in outputs:
-            session.add(TraceLineage(parent_id=b.id, child_id=o.id, quantity=q,
-                                     event_id=event.event_id))
-    record(session, actor, "transform", "trace_event", event.event_id,
-           region_code=data.region_code,
-           detail={"inputs": [b.code for b, _ in inputs], "outputs": [o.code for o in outputs]})
-    session.flush()
-    return outputs
-
-
-def split(session: Session, actor: Principal, code: str, quantities: list[int],
-          event_time: datetime, region_code: str | None = None) -> list[TraceBatch]:
-    """Split a batch into parts of ``quantities`` (same product and unit)."""
-    from liangshan.trace.schemas import TransformInput, TransformOutput
-
-    b = get_batch(session, code)
-    return transform(session, actor, TransformIn(
-        inputs=[TransformInput(code=b.code, quantity=sum(quantities))],
-        outputs=[TransformOutput(product_type=b.product_type, product_name=b.product_name,
-                                 quantity=q, unit=b.unit, brand_code=b.brand_code)
-                 for q in quantities],
-        event_time=event_time, region_code=region_code or b.region_code[:6], process="split",
-        org_id=None if actor.organisation_id else b.holder_org_id))
-
-
-# ------------------------------------------------------------------ lineage
-
-
-def _walk(session: Session, start: Iterable[int], up: bool) -> list[int]:
-    seen: set[int] = set()
-    frontier = set(start)
-    order: list[int] = []
-    src, dst = ((TraceLineage.child_id, TraceLineage.parent_id) if up
-                else (TraceLineage.parent_id, TraceLineage.child_id))
-    while frontier:
-        nxt = set(session.scalars(select(dst).where(src.in_(frontier)))) - seen
-        seen |= nxt
-        order.extend(sorted(nxt))
-        frontier = nxt
-    return order
-
-
-def ancestors(session: Session, batch_id: int) -> list[TraceBatch]:
-    """Every batch this one was made from, through any number of processing steps."""
-    ids = _walk(session, [batch_id], up=True)
-    return list(session.scalars(select(TraceBatch).where(TraceBatch.id.in_(ids)))) if ids else []
-
-
-def descendants(session: Session, batch_id: int) -> list[TraceBatch]:
-    """Every batch made (in part) from this one."""
-    ids = _walk(session, [batch_id], up=False)
-    return list(session.scalars(select(TraceBatch).where(TraceBatch.id.in_(ids)))) if ids else []
-
-
-def event_chain(session: Session, batch: TraceBatch) -> list[TraceEvent]:
-    """The events of a batch and of all its ancestors, in time order."""
-    ids = [batch.id, *(b.id for b in ancestors(session, batch.id))]
-    lineage_events = select(TraceLineage.event_id).where(TraceLineage.child_id.in_(ids))
-    query = select(TraceEvent).where(or_(TraceEvent.batch_id.in_(ids),
-                                         TraceEvent.event_id.in_(lineage_events)))
-    return list(session.scalars(query.order_by(TraceEvent.event_time, TraceEvent.log_index)))
-
-
 def events_of(session: Session, code: str) -> list[TraceEvent]:
+    """The events recorded on batch ``code`` itself, in time order."""
     batch = get_batch(session, code)
     return list(session.scalars(select(TraceEvent).where(TraceEvent.batch_id == batch.id)
                                 .order_by(TraceEvent.event_time, TraceEvent.log_index)))

@@ -79,16 +79,34 @@ def _register(session: Session, org_id: int, public_key: bytes) -> OrgKey:
     return row
 
 
+#: Custodial signers already read from disk, by key file path (a path names one data dir).
+_signers: dict[Path, NoteSigner] = {}
+
+
 def custodial_signer(session: Session, org_id: int) -> NoteSigner:
-    """The organisation's custodial signer; generated (and its public key stored) on first use."""
+    """The organisation's custodial signer; generated (and its public key stored) on first use.
+
+    The key file is read once per process; the public key row once per transaction.
+    """
     path = key_path(org_id)
-    if not path.exists():
-        signer = generate_signer(key_name(org_id))
-        if not _write_private(path, signer.encode()):
+    signer = _signers.get(path)
+    if signer is None or not path.exists():
+        if not path.exists():
+            signer = generate_signer(key_name(org_id))
+            if not _write_private(path, signer.encode()):
+                signer = parse_signer_key(path.read_text(encoding="utf-8"))
+        else:
             signer = parse_signer_key(path.read_text(encoding="utf-8"))
-    else:
-        signer = parse_signer_key(path.read_text(encoding="utf-8"))
-    _register(session, org_id, signer.public_key)
+        _signers[path] = signer
+    # Checked once per transaction: a rolled-back registration must be made again.
+    memo = session.info.get("trace_keys_registered")
+    txn = session.get_transaction()
+    if memo is None or memo[0] is not txn:
+        memo = (txn, set())
+        session.info["trace_keys_registered"] = memo
+    if (org_id, signer.public_key) not in memo[1]:
+        _register(session, org_id, signer.public_key)
+        memo[1].add((org_id, signer.public_key))
     return signer
 
 
