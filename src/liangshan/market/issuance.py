@@ -248,6 +248,9 @@ def issue(session: Session, actor: Principal, data: IssueIn) -> Issuance:
 def transfer(session: Session, actor: Principal, data: TransferIn) -> list[str]:
     """Move units between participants; returns the serial ranges moved."""
     require_party(actor, data.from_org_id)
+    if data.from_org_id == data.to_org_id:
+        raise InvalidInput(f"transfer from organisation {data.from_org_id} to itself",
+                           hint="a transfer needs two different holders")
     inst = get_instrument(data.instrument)
     if data.quantity % inst.lot:
         raise InvalidInput(f"{inst.code}: {data.quantity} is not a multiple of the lot {inst.lot}")

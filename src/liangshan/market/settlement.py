@@ -36,6 +36,7 @@ from liangshan.ledger import service as ledger
 from liangshan.market.instruments import get_instrument
 from liangshan.market.issuance import labels, money_account, move_blocks, unit_account
 from liangshan.market.models import Issuance, Trade
+from liangshan.market.modes import check_fixed
 from liangshan.market.schemas import TradeIn
 
 #: Test hook: seconds to sleep between the unit leg and the money leg (crash tests).
@@ -98,6 +99,8 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
     if data.seller_org_id == data.buyer_org_id:
         raise InvalidInput("a trade needs two different parties")
     inst = get_instrument(data.instrument)
+    if inst.fixed_price_fen is not None or data.mode == "fixed":
+        check_fixed(inst, data.price_fen, data.quantity)
     seller_units = unit_account(session, inst.code, data.seller_org_id)  # takes the ledger lock
     seen = session.scalars(select(Trade).where(
         Trade.idempotency_key == data.idempotency_key)).first()
