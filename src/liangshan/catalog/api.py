@@ -42,7 +42,7 @@ def table_response(frame: pd.DataFrame, fmt: str, name: str) -> Any:
 
 
 class ProductBody(ProductIn):
-    geometry: dict[str, Any] | None = None  # type: ignore[assignment]
+    geometry: dict[str, Any] | None = None
     crs: str = "EPSG:4326"
 
 

@@ -105,7 +105,7 @@ class IngestReport:
 
 
 def _timestamp(value: object) -> datetime:
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)
     if pd.isna(ts):
         raise ValueError("empty")
     if ts.tzinfo is None:

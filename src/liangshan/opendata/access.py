@@ -61,7 +61,8 @@ def _limiter(request: Request) -> SlidingWindow:
     state = request.app.state
     if not hasattr(state, "opendata_limiter"):
         state.opendata_limiter = SlidingWindow()
-    return state.opendata_limiter  # type: ignore[no-any-return]
+    limiter: SlidingWindow = state.opendata_limiter
+    return limiter
 
 
 def _key_limit(session: Any, api_key_id: int) -> int:

@@ -129,7 +129,7 @@ def _seed_parcels(session: Session, rng: np.random.Generator, code: str, name: s
                                     reason="demo seeding (synthetic parcels [Hyp])")
     counts["parcels"] += report.accepted
     counts["refused"] += report.refused
-    accepted = [r.code for r in report.rows if r.accepted]
+    accepted = [r.code for r in report.rows if r.accepted and r.code is not None]
     return [service.current_parcel(session, c) for c in accepted]
 
 
@@ -213,7 +213,7 @@ def _seed_monitoring(session: Session, rng: np.random.Generator, zones: gpd.GeoD
                                                                   zones.geometry, strict=True)}
     months = pd.date_range(f"{years[0]}-01-01", f"{years[-1]}-12-01", freq="MS")
     for sec in CHISHUI_SECTIONS:
-        pt = points.get(sec["region_code"])
+        pt = points.get(str(sec["region_code"]))
         monitoring.create_station(session, SYSTEM, StationIn(
             **sec, kind="water_quality", basin="长江", river="赤水河",
             x=pt.x if pt is not None else None, y=pt.y if pt is not None else None,

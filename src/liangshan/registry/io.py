@@ -213,8 +213,8 @@ def import_parcel_frame(session: Session, actor: Principal, gdf: gpd.GeoDataFram
                 and CHINA_BOUNDS[1] <= wgs[i][1] and wgs[i][3] <= CHINA_BOUNDS[3]):
             refused[i] = (f"lies outside China when read as {report.crs} "
                           f"(lon/lat bounds {np.round(wgs[i], 3).tolist()}); is the CRS right?")
-        elif (why := _field_reason(recs[i])) is not None:
-            refused[i] = why
+        elif (field_why := _field_reason(recs[i])) is not None:
+            refused[i] = field_why
         elif actor.role not in WRITER_ROLES or not actor.covers_region(recs[i]["region_code"]):
             refused[i] = f"{actor.label} may not write in region {recs[i]['region_code']}"
 

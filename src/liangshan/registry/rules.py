@@ -105,10 +105,8 @@ def check_no_overlap(session: Session, code: str | None, resource_type: str,
             )
 
 
-def _term(right: RightVersion | object) -> tuple[date, date]:
-    start = right.start_date  # type: ignore[attr-defined]
-    end = right.end_date or date.max  # type: ignore[attr-defined]
-    return start, end
+def _term(right: RightVersion) -> tuple[date, date]:
+    return right.start_date, right.end_date or date.max
 
 
 def _describe(r: RightVersion) -> str:

@@ -150,6 +150,10 @@ class RightOut(BaseModel):
     reason: str
 
 
+def _empty_links() -> dict[str, list[dict[str, Any]]]:
+    return {"gep_vep": [], "credits": [], "loans": [], "compensation": []}
+
+
 class ParcelView(BaseModel):
     """A parcel's one-identity view (DESIGN.md §2): rights, census records, and links that
     other domains fill in (GEP/VEP, credits, loans, compensation)."""
@@ -157,5 +161,4 @@ class ParcelView(BaseModel):
     parcel: ParcelOut
     rights: list[RightOut]
     census_records: list[dict[str, Any]] = Field(default_factory=list)
-    links: dict[str, list[dict[str, Any]]] = Field(
-        default_factory=lambda: {"gep_vep": [], "credits": [], "loans": [], "compensation": []})
+    links: dict[str, list[dict[str, Any]]] = Field(default_factory=_empty_links)
