@@ -204,3 +204,34 @@ def test_account_filter_form_with_empty_fields(client):
     only = client.get("/web/accounts?region_code=520381&year=2022").text
     assert only.count('<tr data-id="') == 1
     assert client.get("/web/accounts?year=abc").status_code == 422
+
+
+def test_province_account_tables_by_county(client, db_engine):
+    """A province account (region 52) with lines for two counties: the page offers each part.
+
+    Lines: 赤水市 recreation 300 fen at price 90.5, 都匀市 recreation 100 fen at price 120,
+    so the whole account's Table B shows one recreation row with "按地区/类型不同"; the
+    赤水市 part shows 300 fen and its own price.
+    """
+    import pandas as pd
+
+    from liangshan.accounts.schemas import AccountIn
+    from liangshan.identity.access import SYSTEM
+    from tests.web._web_seed import publish
+
+    session = session_factory(db_engine)()
+    lines = pd.DataFrame({"region_code": ["520381", "522701"], "service_class": ["cultural"] * 2,
+                          "indicator": ["recreation"] * 2, "price": ["90.5", "120"],
+                          "value_fen": [300, 100]})
+    accounts.store(session, SYSTEM, AccountIn(id="q" * 64, title="贵州省 示例", region_code="52",
+                                              year=2020, profile="ndrc-2022", lines=lines,
+                                              manifest={}))
+    publish(session, "q" * 64)
+    session.commit()
+    session.close()
+    whole = client.get(f"/web/accounts/{'q' * 64}").text
+    assert 'id="region-filter"' in whole and "按地区/类型不同" in whole
+    part = client.get(f"/web/accounts/{'q' * 64}?region=520381").text
+    assert ">90.5<" in part and "按地区/类型不同" not in part
+    assert "3.00 元" in part                              # 300 fen: the part's GEP
+    assert client.get(f"/web/accounts/{'q' * 64}?region=520102").status_code == 404

@@ -164,15 +164,25 @@ def accounts_page(request: Request, session: WebSession, principal: WebPrincipal
 
 @router.get("/web/accounts/{account_id}")
 def account_page(request: Request, session: WebSession, principal: WebPrincipal,
-                 account_id: str) -> Response:
+                 account_id: str, region: str | None = None) -> Response:
+    """The official tables of an account; ``region`` shows one county of a larger account."""
     lang = pick_lang(request)
     row = _visible_account(session, account_id, principal)
-    lines = accounts.lines(session, account_id)
+    all_lines = accounts.lines(session, account_id)
+    regions = sorted({line.region_code[:6] for line in all_lines if len(line.region_code) >= 6})
+    region = region or None
+    if region is not None and region not in regions:
+        raise NotFound(f"account {account_id} has no lines for region {region}",
+                       hint="choose one of: " + ", ".join(regions))
+    lines = [ln for ln in all_lines if region is None or ln.region_code.startswith(region)]
+    gep = sum(int(ln.value_fen) for ln in lines) if region else row.gep_fen
     return page(
         request, "account.html", principal, row=row, region_name=geo.county_name(row.region_code),
-        summary=tables.summary_table(row, lines, lang),
+        region=region, regions=[(c, geo.county_name(c)) for c in regions] if len(regions) > 1
+        else [],
+        summary=tables.summary_table(row, lines, lang, region),
         physical=tables.physical_table(lines, lang),
-        value=tables.value_table(lines, row.gep_fen, lang),
+        value=tables.value_table(lines, gep, lang), part_gep_fen=gep,
         columns=tables.column_headers(lang),
         manifest=json.dumps(row.manifest, ensure_ascii=False, indent=2, sort_keys=True),
         manifest_hash=accounts.manifest_hash(row.manifest),

@@ -86,41 +86,75 @@ def physical_table(lines: Sequence[AccountLine], lang: str) -> list[dict[str, An
     return rows
 
 
+def _join(values: set[str]) -> str:
+    return "; ".join(sorted(v for v in values if v))
+
+
+def format_price(price: str) -> str:
+    """A stored exact price shown with at most 6 significant digits (the CSV keeps all)."""
+    try:
+        value = Decimal(price)
+    except ArithmeticError:
+        return price
+    if value != value:  # NaN
+        return price
+    return f"{value:,.0f}" if abs(value) >= 1_000_000 else f"{value:.6g}"
+
+
 def value_table(lines: Sequence[AccountLine], gep_fen: int, lang: str) -> list[dict[str, Any]]:
-    """Table B rows: class, level2, item, method, price, price unit, source, 万元 cells, share."""
+    """Table B rows, one per class × indicator: method(s), unit price (or "varies by region or
+    type" when the lines differ), price unit(s), source(s), 万元 cells, total, share of GEP."""
     groups: dict[tuple[Any, ...], dict[str, int]] = {}
+    meta: dict[tuple[Any, ...], dict[str, set[str]]] = {}
     for line in lines:
-        key = (line.service_class, line.indicator, line.method or "", line.price or "",
-               line.price_unit or "", line.price_reference or "")
+        key = (line.service_class, line.indicator)
         col = table_column(ecosystem_level1(line.ecosystem_code))
         cells = groups.setdefault(key, {})
         cells[col] = cells.get(col, 0) + int(line.value_fen)
+        info = meta.setdefault(key, {"method": set(), "price": set(), "price_unit": set(),
+                                     "reference": set()})
+        info["method"].add(line.method or "")
+        info["price"].add(line.price or "")
+        info["price_unit"].add(line.price_unit or "")
+        info["reference"].add(line.price_reference or "")
     rows = []
     for key in sorted(groups, key=_sort_key):
-        cls, indicator, method, price, price_unit, reference = key
-        cells = groups[key]
+        cls, indicator = key
+        cells, info = groups[key], meta[key]
+        prices = {p for p in info["price"] if p}
+        if len(prices) == 1:
+            price = format_price(next(iter(prices)))
+        else:
+            price = translate(lang, "t.price_varies") if prices else ""
         total = sum(cells.values())
         rows.append({
             "class": class_label(cls, lang), "level2": indicator_label(indicator, lang),
-            "item": indicator_item(indicator, lang), "indicator": indicator, "method": method,
-            "price": price, "price_unit": price_unit, "reference": reference,
+            "item": indicator_item(indicator, lang), "indicator": indicator,
+            "method": _join(info["method"]), "price": price,
+            "price_unit": _join(info["price_unit"]), "reference": _join(info["reference"]),
             "cells": [fen_to_wan(cells[c]) if c in cells else "" for c in COLUMN_KEYS],
             "total_fen": total, "total": fen_to_wan(total), "share": _share(total, gep_fen),
         })
     return rows
 
 
-def summary_table(row: StoredAccount, lines: Sequence[AccountLine],
-                  lang: str) -> list[tuple[str, str]]:
-    """Table C as (label, text) pairs: GEP, class subtotals with shares, GDP and GEP/GDP."""
+def summary_table(row: StoredAccount, lines: Sequence[AccountLine], lang: str,
+                  region: str | None = None) -> list[tuple[str, str]]:
+    """Table C as (label, text) pairs: GEP, class subtotals with shares, GDP and GEP/GDP.
+
+    With ``region`` (a part of the account) the figures are that part's; the account-wide
+    GDP and ratios are then left out, as they do not describe the part.
+    """
     by_class: dict[str, int] = {}
     for line in lines:
         by_class[line.service_class] = by_class.get(line.service_class, 0) + int(line.value_fen)
-    out = [(translate(lang, "t.gep"), format_money(row.gep_fen, lang))]
+    gep = sum(by_class.values()) if region else row.gep_fen
+    out = [(translate(lang, "t.gep"), format_money(gep, lang))]
     for cls in sorted(by_class, key=_class_rank):
         fen = by_class[cls]
-        out.append((class_label(cls, lang),
-                    f"{format_money(fen, lang)} ({_share(fen, row.gep_fen)}%)"))
+        out.append((class_label(cls, lang), f"{format_money(fen, lang)} ({_share(fen, gep)}%)"))
+    if region and region != row.region_code:
+        return out
     summary = row.summary or {}
     gdp = summary.get("gdp_fen")
     if gdp is None and summary.get("gdp_yuan") is not None:

@@ -11,12 +11,13 @@
   function barOption(rows, lang, opts) {
     var u = unit(lang);
     return {
-      grid: { left: opts.horizontal ? 120 : 60, right: 24, top: 40, bottom: opts.horizontal ? 24 : 70 },
+      grid: { left: opts.horizontal ? 10 : 60, right: 30, top: 40, bottom: opts.horizontal ? 24 : 70, containLabel: !!opts.horizontal },
       tooltip: { trigger: 'axis', valueFormatter: function (v) { return fmt(v) + ' ' + u; } },
-      xAxis: opts.horizontal ? { type: 'value', name: u } :
+      xAxis: opts.horizontal ? { type: 'value', name: u, splitNumber: 3, axisLabel: { hideOverlap: true } } :
         { type: 'category', data: rows.map(function (r) { return r.label || r.name; }),
           axisLabel: { rotate: rows.length > 6 ? 40 : 0, interval: 0 } },
-      yAxis: opts.horizontal ? { type: 'category', inverse: true, data: rows.map(function (r) { return r.label; }) } :
+      yAxis: opts.horizontal ? { type: 'category', inverse: true, data: rows.map(function (r) { return r.label; }),
+                                 axisLabel: { width: 170, overflow: 'truncate' } } :
         { type: 'value', name: u },
       series: [{ type: 'bar', data: rows.map(function (r) {
         var item = { value: r.value_wan };
