@@ -28,6 +28,7 @@ def test_dashboard_shows_the_five_pilots_with_their_gep(client):
         assert name in html
     assert "33.59 亿元" in html            # 赤水市 2022
     assert 'option value="2022" selected' in html
+    assert 'option value="gep_gdp"' in html          # the seeded summaries carry GDP
 
 
 def test_pages_forbid_loading_from_elsewhere(client):
@@ -175,6 +176,7 @@ def test_empty_database_shows_a_clear_empty_map(db_engine):
     with TestClient(make_app(db_engine)) as empty:
         html = empty.get("/").text
         assert "本年度尚无已发布的核算结果" in html
+        assert 'option value="gep_gdp"' not in html
         assert empty.get("/web/accounts").status_code == 200
 
 

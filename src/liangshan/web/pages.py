@@ -73,17 +73,19 @@ def dashboard_page(request: Request, session: WebSession, principal: WebPrincipa
     chosen = wanted if wanted in available else (available[0] if available else None)
     indicators: list[tuple[str, str]] = []
     ranking: list[dict[str, object]] = []
+    has_gdp = False
     if chosen is not None:
         frame = dashboard.county_lines(session, chosen)
         indicators = [(f"ind:{c}", value_label(c, lang))
                       for c in dashboard.indicators_of(frame)]
         ranking = dashboard.map_chart(session, chosen, "gep", lang).rows
+        has_gdp = bool(dashboard.map_chart(session, chosen, "gep_gdp", lang).rows)
     props = geo.county_properties()
     pilots = [{"code": c, "name": props.get(c, {}).get("name", c),
                "row": next((r for r in ranking if r["region_code"] == c), None)}
               for c in PILOT_ORDER]
     return page(request, "dashboard.html", principal, years=available, year=chosen,
-                indicators=indicators, ranking=ranking, pilots=pilots)
+                indicators=indicators, ranking=ranking, pilots=pilots, has_gdp=has_gdp)
 
 
 @router.get("/web/county/{code}")
