@@ -91,6 +91,22 @@ def test_register_lookup_and_conflicts(client):
     assert len(client.get(f"/registry/parcels/{code}/history", headers=h).json()) == 2
 
 
+def test_polygon_search_and_export(client):
+    h = login(client, "chishui")
+    codes = [client.post("/registry/parcels", json=_parcel_body(i), headers=h).json()["code"]
+             for i in range(3)]
+    query = {"geometry": mapping(box(LON + 1.2 * D, LAT + 0.2 * D, LON + 2.5 * D, LAT + 0.5 * D))}
+    found = client.post("/registry/parcels/search", json=query, headers=h)
+    assert [p["code"] for p in found.json()] == codes[1:3]
+    gj = client.get("/registry/export", params={"format": "geojson"}, headers=h)
+    assert gj.status_code == 200 and len(gj.json()["features"]) == 3
+    shp = client.get("/registry/export", params={"format": "shp"}, headers=h)
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(shp.content)).namelist()
+    assert {"parcels.shp", "parcels.dbf", "parcels.prj"} <= set(names)
+
+
 def test_import_upload_gives_row_report(client):
     h = login(client, "chishui")
     frame = gpd.GeoDataFrame(

@@ -13,7 +13,8 @@ from typing import Any
 
 import geopandas as gpd
 import shapely
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from shapely.geometry import shape
 
@@ -98,6 +99,44 @@ def find_parcels(session: SessionDep, actor: PrincipalDep, region_code: str | No
         return service.parcels_of_holder(session, holder, at)
     return service.list_parcels(session, region_code=region_code, resource_type=resource_type,
                                 at=at, offset=offset, limit=min(limit, 1000))[1]
+
+
+class PolygonQuery(BaseModel):
+    geometry: dict[str, Any] = Field(description="GeoJSON polygon")
+    crs: str = "EPSG:4326"
+    at: datetime | None = None
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+@router.post("/parcels/search", response_model=list[ParcelOut])
+def parcels_in_polygon(session: SessionDep, _actor: PrincipalDep, body: PolygonQuery) -> Any:
+    """Parcels whose area overlaps the polygon (touching only does not count)."""
+    polygon = to_registry_crs(body.geometry, body.crs)
+    return service.parcels_in_polygon(session, polygon, body.at, body.limit)
+
+
+@router.get("/export")
+def export(session: SessionDep, _actor: PrincipalDep, region_code: str | None = None,
+           format: str = Query("gpkg", pattern="^(gpkg|geojson|shp)$"),
+           crs: str = "EPSG:4326", at: datetime | None = None) -> Response:
+    """Parcels as a GeoPackage, GeoJSON or zipped Shapefile (no rights, so no holders)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = io.export_parcels(session, Path(tmp) / f"parcels.{format}",
+                                 region_code=region_code, at=at, crs=crs)
+        if format == "shp":
+            import zipfile
+
+            zipped = Path(tmp) / "parcels.zip"
+            with zipfile.ZipFile(zipped, "w") as zf:
+                for part in sorted(Path(tmp).glob("parcels.*")):
+                    if part != zipped:
+                        zf.write(part, part.name)
+            path = zipped
+        body = path.read_bytes()
+    media = {"gpkg": "application/geopackage+sqlite3", "geojson": "application/geo+json",
+             "shp": "application/zip"}[format]
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{path.name}"'})
 
 
 @router.get("/parcels/{code}", response_model=ParcelView)

@@ -180,6 +180,12 @@ PRODUCTS = (
 )
 
 
+#: Responsible department by product type [Hyp: a plausible county division of labour].
+DEPARTMENTS = {"material_forestry": "林业局", "material_other": "林业局",
+               "water_conservation": "水务局", "carbon_sequestration": "林业局",
+               "recreation": "文化广电旅游局"}
+
+
 def _seed_census(session: Session, rng: np.random.Generator, code: str,
                  parcels: list[ParcelVersion], years: tuple[int, int],
                  counts: dict[str, int]) -> None:
@@ -201,7 +207,7 @@ def _seed_census(session: Session, rng: np.random.Generator, code: str,
                 quantity=round(base[ptype + name] * (1 + 0.05 * k) * rng.uniform(0.9, 1.1), 1),
                 unit=unit, quality_grade="绿色食品" if ptype == "material_agriculture" else None,
                 parcel_code=parcel.code if parcel is not None else None,
-                department="林业局" if "forestry" in ptype else "农业农村局",
+                department=DEPARTMENTS.get(ptype, "农业农村局"),
                 survey_date=date(year, 9, 30), survey_method="统计报表与抽样调查 (demo)",
                 evidence="synthetic demo data [Hyp]"))
             counts["products"] += 1
