@@ -227,7 +227,7 @@ def read_table(
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     frame = frame.dropna(how="all")
     for col in frame.columns:
-        if frame[col].dtype == object:
+        if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col].dtype):
             frame[col] = frame[col].map(lambda v: v.strip() if isinstance(v, str) else v)
     missing = [c for c in (index_col, *required) if c not in frame.columns]
     if missing:
@@ -517,9 +517,13 @@ def zone_labels(geometries: Sequence[Any], grid: Raster) -> np.ndarray | None:
     if not shapes:
         return np.zeros(grid.shape, dtype=np.int32)
     from shapely import union_all
+    from shapely.errors import GEOSException
 
-    total = sum(g.area for g, _ in shapes)
-    if total > union_all([g for g, _ in shapes]).area * (1 + 1e-9) + 1e-9:
+    try:
+        total = sum(g.area for g, _ in shapes)
+        if total > union_all([g for g, _ in shapes]).area * (1 + 1e-9) + 1e-9:
+            return None
+    except GEOSException:  # invalid geometry: let the per-polygon path handle it
         return None
     return rasterize(shapes, out_shape=grid.shape, transform=t, fill=0, dtype="int32")
 
