@@ -91,9 +91,11 @@ def test_login_logout_round_trip(client):
     assert "chishui · county_operator" not in client.get("/").text
 
 
-def test_login_never_redirects_to_another_site(client):
+@pytest.mark.parametrize("target", ["https://evil.example/x", "//evil.example/x",
+                                    "/\\evil.example/x", "javascript:alert(1)"])
+def test_login_never_redirects_to_another_site(client, target):
     response = client.post("/web/login", follow_redirects=False, data={
-        "username": "chishui", "password": PASSWORD, "next": "https://evil.example/x"})
+        "username": "chishui", "password": PASSWORD, "next": target})
     assert response.headers["location"] == "/"
 
 

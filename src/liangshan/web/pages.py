@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from liangshan.accounts import service as accounts
 from liangshan.accounts.models import StoredAccount
 from liangshan.accounts.schemas import LineOut
+from liangshan.datasets.boundaries import PILOT_COUNTIES
 from liangshan.errors import InvalidInput, NotAuthenticated, NotFound
 from liangshan.identity import service as identity
 from liangshan.identity.access import Principal
@@ -29,7 +30,6 @@ from liangshan.web.render import HtmlErrorRoute, page, secure_headers, trace_ava
 
 router = APIRouter(route_class=HtmlErrorRoute, include_in_schema=False)
 
-PILOT_ORDER = ("520381", "520521", "520621", "522634", "522701")
 
 
 def _visible_account(session: WebSession, account_id: str,
@@ -56,7 +56,8 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target):  # browsers read "/\\host" as "//host"
         return "/"
     return target
 
@@ -83,7 +84,7 @@ def dashboard_page(request: Request, session: WebSession, principal: WebPrincipa
     props = geo.county_properties()
     pilots = [{"code": c, "name": props.get(c, {}).get("name", c),
                "row": next((r for r in ranking if r["region_code"] == c), None)}
-              for c in PILOT_ORDER]
+              for c in PILOT_COUNTIES]
     return page(request, "dashboard.html", principal, years=available, year=chosen,
                 indicators=indicators, ranking=ranking, pilots=pilots, has_gdp=has_gdp)
 
