@@ -200,3 +200,33 @@ def test_every_write_leaves_an_audit_row(world):
     assert [r.action for r in rows] == ["record_event"]
     assert s.scalar(select(TraceEvent.log_index).where(
         TraceEvent.event_id == e.event_id)) == e.log_index
+
+
+def test_sale_to_an_organisation_moves_custody_and_retail_sales_reduce_stock(world):
+    s, b = world.session, world.batch
+    service.record_event(s, world.as_producer, b.code, ev("sale", 1, sale=Sale(
+        quantity=b.remaining, unit_price_fen=10, buyer_org_id=world.buyer.id)))
+    assert (b.holder_org_id, b.remaining) == (world.buyer.id, 500_000)
+    service.record_event(s, world.as_buyer, b.code, ev("sale", 2, sale=Sale(
+        quantity=1_500, unit_price_fen=30)))
+    assert b.remaining == 498_500
+    with pytest.raises(Conflict, match="exceeds what remains"):
+        service.record_event(s, world.as_buyer, b.code, ev("sale", 3, sale=Sale(
+            quantity=498_501, unit_price_fen=30)))
+
+
+def test_bulk_recording_keeps_order_rules_and_is_all_or_nothing(world):
+    s, b = world.session, world.batch
+    other = world.new_batch(world.as_producer)
+    rows = service.record_events(s, world.as_producer, [
+        (b.code, ev("harvest", 1)), (other.code, ev("harvest", 1)), (b.code, ev("storage", 2))])
+    s.commit()
+    assert [r.log_index for r in rows] == sorted(r.log_index for r in rows)
+    assert b.last_event_at == world.later(2)
+    size = ledger.log_size(s)
+    with pytest.raises(InvalidInput, match="out-of-order"):
+        service.record_events(s, world.as_producer, [
+            (b.code, ev("storage", 5)), (b.code, ev("storage", 4))])
+    s.rollback()
+    assert ledger.log_size(s) == size
+    assert len(service.events_of(s, b.code)) == 3

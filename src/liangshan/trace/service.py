@@ -432,10 +432,11 @@ def _apply(session: Session, actor: Principal, batch: TraceBatch, row: TraceEven
     doc = row.document
     batch.last_event_at = max(batch.last_event_at or row.event_time, row.event_time)
     sale = (doc.get("how") or {}).get("sale")
-    if sale is not None:
-        batch.remaining -= sale["quantity"]
+    if sale is not None:  # to an organisation: custody moves; to consumers: stock goes down
         if sale.get("buyer_org_id") is not None:
             batch.holder_org_id = sale["buyer_org_id"]
+        else:
+            batch.remaining -= sale["quantity"]
     if row.biz_step == BizStep.RECALL.value:
         from liangshan.trace.lineage import descendants
 
