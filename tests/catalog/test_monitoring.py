@@ -102,3 +102,18 @@ def test_ecosystem_loss_alerts_stored_once(db_session):
     assert len(ecochange.store_loss_alerts(db_session, SYSTEM, found, "2020-2024")) == 1
     assert ecochange.store_loss_alerts(db_session, SYSTEM, found, "2020-2024") == []
     assert monitoring.alerts(db_session, kind="ecosystem_loss")[0].region_code == "520381"
+
+
+def test_compliance_counts_months_and_annual_mean(db_session):
+    """Three months of NH3-N 0.3, 0.3, 0.8 mg/L (Class II limit 0.5): months meeting 2 of 3;
+    annual mean (0.3 + 0.3 + 0.8) / 3 = 0.467 ≤ 0.5, so the year meets Class II."""
+    _station(db_session)
+    monitoring.ingest(db_session, SYSTEM, _rows(
+        ("CSH-LYX", "nh3n", "2024-01-15", 0.3, "mg/L"),
+        ("CSH-LYX", "nh3n", "2024-02-15", 0.3, "mg/L"),
+        ("CSH-LYX", "nh3n", "2024-03-15", 0.8, "mg/L"),
+        ("CSH-LYX", "nh3n", "2023-12-31 23:00", 5.0, "mg/L")))  # another year: left out
+    c = monitoring.compliance(db_session, "CSH-LYX", 2024)
+    assert (c["months_assessed"], c["months_meeting"]) == (3, 2)
+    assert c["annual_class"] == 2 and c["meets_annual"] is True
+    assert c["monthly_fraction"] == pytest.approx(2 / 3)

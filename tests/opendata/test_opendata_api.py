@@ -103,6 +103,8 @@ def test_formats_and_paging(setup):
     classes = client.get("/open/stations/LYX/classes").json()["items"]
     assert classes[0]["water_class"] == 2
     assert client.get("/open/stations", params={"format": "geojson"}).status_code == 200
+    comp = client.get("/open/stations/LYX/compliance", params={"year": 2024}).json()
+    assert comp["annual_class"] == 2 and comp["months_meeting"] == 1
 
 
 def test_personal_data_only_for_roles_that_need_it(setup):

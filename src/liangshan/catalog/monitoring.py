@@ -254,6 +254,35 @@ def station_classes(session: Session, station_code: str, freq: str = "month") ->
     return water_quality.classify_periods(series(session, station_code), freq, station.water_body)
 
 
+def compliance(session: Session, station_code: str, year: int) -> dict[str, object]:
+    """A section's compliance with its target class in ``year`` (for basin compensation).
+
+    Returns the annual class (annual means), whether it meets the target, the months
+    assessed and meeting the target, and their fraction. How the Chishui agreement
+    counts partial compliance (months, indicators or both) is [NF] (MECHANISMS.md §3.3);
+    both the annual and the monthly view are given so the caller can choose.
+    """
+    station = get_station(session, station_code)
+    if station.target_class is None:
+        raise InvalidInput(f"station {station_code} has no target class",
+                           hint="set target_class (GB 3838-2002 class 1–5) on the station")
+    frame = series(session, station_code)
+    local_year = pd.to_datetime(frame["observed_at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.year
+    frame = frame[local_year == year]
+    if frame.empty:
+        raise NotFound(f"station {station_code} has no readings in {year}",
+                       hint="ingest the year's readings first")
+    monthly = water_quality.classify_periods(frame, "month", station.water_body)
+    annual = water_quality.classify_periods(frame, "year", station.water_body)
+    meeting = int((monthly["water_class"] <= station.target_class).sum())
+    annual_class = int(annual.iloc[0]["water_class"])
+    return {"station": station.code, "year": year, "target_class": station.target_class,
+            "annual_class": annual_class, "meets_annual": annual_class <= station.target_class,
+            "annual_determining": annual.iloc[0]["determining"],
+            "months_assessed": len(monthly), "months_meeting": meeting,
+            "monthly_fraction": meeting / len(monthly) if len(monthly) else None}
+
+
 def check_targets(session: Session, station: Station, month: str) -> list[str]:
     """Alert if the station's class in ``month`` (and its year so far) is worse than target."""
     if station.kind != "water_quality" or station.target_class is None:

@@ -148,3 +148,10 @@ def classes(session: SessionDep, _actor: MonitoringReader, code: str,
     if format == "csv":
         return _csv(rows, f"classes-{code}")
     return _page(rows, len(rows), 0, len(rows))
+
+
+@router.get("/stations/{code}/compliance")
+def compliance(session: SessionDep, _actor: MonitoringReader, code: str,
+               year: int = Query(ge=2000, le=2100)) -> dict[str, Any]:
+    """A section's compliance with its target class in a year (annual mean and months)."""
+    return monitoring.compliance(session, code, year)
