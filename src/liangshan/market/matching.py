@@ -17,7 +17,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liangshan.errors import InvalidInput
+from liangshan.errors import InvalidInput, NotFound
 from liangshan.identity.access import Principal
 from liangshan.identity.service import record
 from liangshan.market.issuance import require_party
@@ -81,9 +81,19 @@ def add_demand(session: Session, actor: Principal, org_id: int, data: DemandIn) 
     return row
 
 
+def list_listings(session: Session, *, product: str | None = None) -> list[Listing]:
+    """Open listings, oldest first."""
+    query = select(Listing).where(Listing.status == "open").order_by(Listing.id)
+    if product:
+        query = query.where(Listing.product == product)
+    return list(session.scalars(query))
+
+
 def matches_for(session: Session, demand_id: int, limit: int = 10) -> list[MatchOut]:
     """Ranked open listings for a stored demand."""
-    demand = session.get_one(Demand, demand_id)
+    demand = session.get(Demand, demand_id)
+    if demand is None:
+        raise NotFound(f"demand {demand_id} does not exist", hint="post it to /market/demands")
     listings = session.scalars(select(Listing).where(Listing.product == demand.product,
                                                      Listing.status == "open"))
     return rank_matches(demand, listings, limit)

@@ -36,7 +36,13 @@ from liangshan.market.issuance import (
     transfer,
     unit_account,
 )
-from liangshan.market.matching import add_demand, add_listing, matches_for, plan_event
+from liangshan.market.matching import (
+    add_demand,
+    add_listing,
+    list_listings,
+    matches_for,
+    plan_event,
+)
 from liangshan.market.models import DailyPrice, Issuance, Trade
 from liangshan.market.modes import Deal, Mode, closing_price, opening_price
 from liangshan.market.reports import registry_report, report_csv
@@ -45,7 +51,7 @@ from liangshan.market.settlement import deposit, settle
 
 __all__ = [
     "add_demand", "add_listing", "cancel", "close_day", "deposit", "get_instrument",
-    "holdings", "issue", "list_issuances", "list_trades", "load_instruments", "matches_for",
+    "holdings", "issue", "list_issuances", "list_listings", "list_trades", "load_instruments", "matches_for",
     "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
     "serial_problems", "settle", "settle_deals", "transfer", "unit_balance",
 ]

@@ -1,0 +1,126 @@
+"""Market benchmarks (a script, not a test): matching-engine orders/s and settled trades/s.
+
+    .venv/bin/python benchmarks/bench_market.py engine [--orders 1000000]
+    .venv/bin/python benchmarks/bench_market.py settle --url postgresql+psycopg://... [--trades 2000]
+
+``engine``: a pre-generated stream of limit (70 %), market (5 %), cancel (20 %) and
+amend (5 %) orders around a mid price, fed to one :class:`OrderBook`; the rate counts
+every message. ``settle``: trades between a few participants settled through
+:func:`liangshan.market.service.settle` (two journal entries, serial blocks, trade row),
+one transaction per trade ("serial") or ``--batch`` trades per transaction. The
+database named by ``--url`` is migrated and must be a scratch database: its market and
+ledger rows grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from liangshan.market.orderbook import BUY, SELL, OrderBook
+
+
+def engine_bench(n: int, seed: int = 1) -> dict[str, float]:
+    rng = random.Random(seed)
+    ops = []
+    for _ in range(n):
+        r = rng.random()
+        side = BUY if rng.random() < 0.5 else SELL
+        if r < 0.70:
+            drift = rng.randint(-20, 20) + (-5 if side == BUY else 5)
+            ops.append((0, side, rng.randint(1, 100), 10_000 + drift))
+        elif r < 0.75:
+            ops.append((1, side, rng.randint(1, 50), 0))
+        elif r < 0.95:
+            ops.append((2, 0, 0, rng.randint(0, 10**9)))
+        else:
+            ops.append((3, 0, rng.randint(1, 100), rng.randint(0, 10**9)))
+    book = OrderBook()
+    submit, cancel, amend, live = book.submit, book.cancel, book.amend, book._live
+    resting: list[int] = []
+    fills = 0
+    t0 = time.perf_counter()
+    for kind, side, qty, x in ops:
+        if kind == 0:
+            oid, f = submit(side, qty, x)
+            fills += len(f)
+            resting.append(oid)
+        elif kind == 1:
+            _, f = submit(side, qty, None)
+            fills += len(f)
+        elif resting:
+            i = x % len(resting)
+            oid = resting[i]
+            resting[i] = resting[-1]
+            resting.pop()
+            if oid in live:
+                if kind == 2:
+                    cancel(oid)
+                else:
+                    new, f = amend(oid, qty=qty)
+                    fills += len(f)
+                    resting.append(new)
+    dt = time.perf_counter() - t0
+    return {"messages": n, "seconds": dt, "per_second": n / dt, "fills": fills,
+            "resting": len(book)}
+
+
+def settle_bench(url: str, trades: int, batch: int) -> dict[str, float]:
+    from datetime import date
+
+    from liangshan.db import make_engine, session_scope
+    from liangshan.identity import service as identity
+    from liangshan.identity.access import SYSTEM
+    from liangshan.identity.schemas import OrganisationIn
+    from liangshan.market import service
+    from liangshan.market.schemas import IssueIn, TradeIn
+    from liangshan.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    tag = f"bench{int(time.time())}"
+    with session_scope(engine) as s:
+        orgs = [identity.create_organisation(s, SYSTEM, OrganisationIn(
+            name=f"{tag}-{i}", kind="enterprise")).id for i in range(4)]
+        for i, o in enumerate(orgs):
+            service.issue(s, SYSTEM, IssueIn(
+                instrument="WATER", vintage=2024, quantity=10 * trades, holder_org_id=o,
+                period_start=date(2024, 1, 1), period_end=date(2024, 12, 31),
+                verification_ref="bench", idempotency_key=f"{tag}-i{i}",
+                project_ref=f"{tag}-{i}", region_code="520381"))
+            service.deposit(s, SYSTEM, o, 10**12, f"{tag}-d{i}")
+    rng = random.Random(2)
+    t0 = time.perf_counter()
+    done = 0
+    while done < trades:
+        with session_scope(engine) as s:
+            for _ in range(min(batch, trades - done)):
+                a, b = rng.sample(orgs, 2)
+                service.settle(s, SYSTEM, TradeIn(
+                    instrument="WATER", mode="continuous", seller_org_id=a, buyer_org_id=b,
+                    quantity=rng.randint(1, 5), price_fen=rng.randint(90, 110),
+                    idempotency_key=f"{tag}-t{done}", fee_bp=10))
+                done += 1
+    dt = time.perf_counter() - t0
+    engine.dispose()
+    return {"trades": trades, "batch": batch, "seconds": dt, "per_second": trades / dt}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=["engine", "settle"])
+    p.add_argument("--orders", type=int, default=1_000_000)
+    p.add_argument("--trades", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--url", default="sqlite:///:memory:")
+    a = p.parse_args()
+    if a.what == "engine":
+        for _ in range(3):
+            print(engine_bench(a.orders))
+    else:
+        print(settle_bench(a.url, a.trades, a.batch))
+
+
+if __name__ == "__main__":
+    main()

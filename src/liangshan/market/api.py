@@ -1,0 +1,157 @@
+"""HTTP routes of the market (prefix ``/market``): they parse, call the service, render.
+
+Public (no login): instruments, issuances, the registry report (JSON/CSV), daily
+prices, open listings. Everything that moves units or money needs a login; the
+service checks who may act for which organisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, StrictInt
+
+from liangshan.api.deps import PrincipalDep, SessionDep
+from liangshan.identity.access import READER_ROLES
+from liangshan.market import service
+from liangshan.market.issuance import require_party
+from liangshan.market.schemas import (
+    BlockOut,
+    DemandIn,
+    IssuanceOut,
+    IssueIn,
+    ListingIn,
+    MatchOut,
+    RetireIn,
+    TradeIn,
+    TradeOut,
+    TransferIn,
+)
+
+router = APIRouter(prefix="/market", tags=["market"])
+
+
+class DepositIn(BaseModel):
+    org_id: int
+    amount_fen: StrictInt = Field(gt=0)
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class RetirementOut(BaseModel):
+    id: int
+    kind: str
+    instrument: str
+    quantity: int
+    beneficiary: str
+    purpose: str
+    serials: list[str]
+
+
+def _instrument(code: str) -> dict[str, Any]:
+    out = asdict(service.get_instrument(code))
+    out["hours"] = [f"{a:%H:%M}-{b:%H:%M}" for a, b in out["hours"]]
+    out["block_hours"] = [f"{a:%H:%M}-{b:%H:%M}" for a, b in out["block_hours"]]
+    return out
+
+
+@router.get("/instruments")
+def list_instruments() -> list[dict[str, Any]]:
+    """Every instrument with its rules and their confidence tags."""
+    return [_instrument(code) for code in service.load_instruments()]
+
+
+@router.get("/issuances", response_model=list[IssuanceOut])
+def list_issuances(session: SessionDep, instrument: str | None = None) -> list[Any]:
+    return service.list_issuances(session, instrument=instrument)
+
+
+@router.post("/issuances", response_model=IssuanceOut, status_code=201)
+def issue(session: SessionDep, actor: PrincipalDep, data: IssueIn) -> Any:
+    return service.issue(session, actor, data)
+
+
+@router.post("/transfers")
+def transfer(session: SessionDep, actor: PrincipalDep, data: TransferIn) -> dict[str, Any]:
+    return {"serials": service.transfer(session, actor, data)}
+
+
+@router.post("/retirements", response_model=RetirementOut, status_code=201)
+def retire(session: SessionDep, actor: PrincipalDep, data: RetireIn) -> Any:
+    return service.retire(session, actor, data)
+
+
+@router.post("/cancellations", response_model=RetirementOut, status_code=201)
+def cancel(session: SessionDep, actor: PrincipalDep, data: RetireIn) -> Any:
+    return service.cancel(session, actor, data)
+
+
+@router.get("/holdings/{org_id}/{instrument}", response_model=list[BlockOut])
+def holdings(session: SessionDep, actor: PrincipalDep, org_id: int, instrument: str) -> Any:
+    if actor.role not in READER_ROLES:
+        require_party(actor, org_id)
+    return service.holdings(session, instrument, org_id)
+
+
+@router.post("/deposits")
+def deposit(session: SessionDep, actor: PrincipalDep, data: DepositIn) -> dict[str, int]:
+    return {"balance_fen": service.deposit(session, actor, data.org_id, data.amount_fen,
+                                           data.idempotency_key)}
+
+
+@router.post("/trades", response_model=TradeOut, status_code=201)
+def settle(session: SessionDep, actor: PrincipalDep, data: TradeIn) -> Any:
+    """Settle a matched deal (delivery versus payment)."""
+    return service.settle(session, actor, data)
+
+
+@router.get("/trades", response_model=list[TradeOut])
+def list_trades(session: SessionDep, actor: PrincipalDep, instrument: str | None = None,
+                limit: int = Query(100, ge=1, le=1000)) -> Any:
+    return service.list_trades(session, instrument=instrument, limit=limit)
+
+
+@router.get("/prices/{instrument}")
+def daily_price(session: SessionDep, instrument: str, day: date) -> dict[str, Any]:
+    """The previous close (fen) that bounds ``day``'s bands."""
+    return {"instrument": instrument, "day": day.isoformat(),
+            "previous_close_fen": service.previous_close(session, instrument, day)}
+
+
+@router.get("/reports/registry")
+def registry_report(session: SessionDep, instrument: str | None = None,
+                    format: str = Query("json", pattern="^(json|csv)$")) -> Any:
+    rows = service.registry_report(session, instrument=instrument)
+    if format == "json":
+        return rows
+    return Response(service.report_csv(rows), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="registry.csv"'})
+
+
+@router.get("/listings", response_model=list[dict[str, Any]])
+def list_listings(session: SessionDep, product: str | None = None) -> list[dict[str, Any]]:
+    return [{"id": r.id, "seller_org_id": r.seller_org_id, "product": r.product,
+             "region_code": r.region_code, "quantity": r.quantity, "unit": r.unit,
+             "quality_grade": r.quality_grade, "price_fen": r.price_fen}
+            for r in service.list_listings(session, product=product)]
+
+
+@router.post("/listings", status_code=201)
+def add_listing(session: SessionDep, actor: PrincipalDep, data: ListingIn,
+                org_id: int = Query(description="the selling organisation")) -> dict[str, int]:
+    return {"id": service.add_listing(session, actor, org_id, data).id}
+
+
+@router.post("/demands", status_code=201)
+def add_demand(session: SessionDep, actor: PrincipalDep, data: DemandIn,
+               org_id: int = Query(description="the buying organisation")) -> dict[str, int]:
+    return {"id": service.add_demand(session, actor, org_id, data).id}
+
+
+@router.get("/demands/{demand_id}/matches", response_model=list[MatchOut])
+def matches(session: SessionDep, actor: PrincipalDep, demand_id: int,
+            limit: int = Query(10, ge=1, le=100)) -> Any:
+    return service.matches_for(session, demand_id, limit)
