@@ -315,6 +315,15 @@ def invest_run(
                            hint="fix the JSON syntax at the position named") from None
     if isinstance(model_args, dict) and "args" in model_args and "model_id" in model_args:
         model_args = model_args["args"]  # an InVEST datastack file
+    if not isinstance(model_args, dict):
+        raise InvalidInput(f"argument file {args} holds no JSON object of arguments",
+                           hint='write {"workspace_dir": ..., "lulc_cur_path": ...}')
+    base = args.resolve().parent
+    for key, value in model_args.items():
+        # InVEST datastacks store paths relative to the JSON file
+        if key.endswith(("_path", "_dir")) and isinstance(value, str) and value \
+                and not Path(value).is_absolute():
+            model_args[key] = str(base / value)
     if workspace is not None:
         model_args["workspace_dir"] = str(workspace)
     run_model(model, model_args)

@@ -22,9 +22,10 @@ from liangshan.datasets.boundaries import PILOT_COUNTIES
 from liangshan.datasets.sample import write_sample_study_area
 from liangshan.datasets.study import StudyArea
 from liangshan.db import get_engine, session_scope
+from liangshan.errors import Conflict
 from liangshan.identity.access import SYSTEM
 from liangshan.migrate import upgrade
-from liangshan.progress import progress_bar
+from liangshan.progress import ProgressCallback, progress_bar
 
 YEARS = (2022, 2023)
 PROFILE = "ndrc-2022"
@@ -38,6 +39,7 @@ class DemoResult:
     out: Path
     account_ids: dict[int, str] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
+    seeded: dict[str, dict[str, int] | str] = field(default_factory=dict)
 
 
 def _store_and_publish(account: Account, title: str) -> str:
@@ -50,6 +52,22 @@ def _store_and_publish(account: Account, title: str) -> str:
         if row.status != "published":
             accounts.publish(session, SYSTEM, row.id)
         return row.id
+
+
+def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, dict[str, int] | str]:
+    """Seed each platform domain's demo records once; a re-run leaves them as they are."""
+    from liangshan.registry.demo import seed_demo as seed_registry
+
+    seeders = [("registry", lambda s: seed_registry(s, study.zones, seed=SEED, years=YEARS))]
+    done: dict[str, dict[str, int] | str] = {}
+    for i, (name, seeder) in enumerate(seeders):
+        try:
+            with session_scope(get_engine()) as session:
+                done[name] = seeder(session)
+        except Conflict:
+            done[name] = "already seeded"
+        report(name, (i + 1) / len(seeders))
+    return done
 
 
 def _summary_table(results: dict[int, Account], names: dict[str, str]) -> Table:
@@ -100,6 +118,9 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
             result.account_ids[year] = _store_and_publish(account, title)
             report(f"{year} published", (i + 1) / len(results))
 
+    with progress_bar("4/4 登记、普查与监测 registry, census, monitoring") as report:
+        result.seeded = _seed_domains(study, report)
+
     first, last = min(results), max(results)
     comparison = compare(results[first], results[last], constant_prices=True)
     folder = out / "accounts" / f"compare_{first}_{last}"
@@ -116,6 +137,8 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
     if len(gaps):
         console.print(f"[yellow]not accounted in {last}:[/] "
                       + "; ".join(sorted(set(gaps["indicator"].astype(str)))))
+    for name, outcome in result.seeded.items():
+        console.print(f"[bold]{name}:[/] {outcome}")
     console.print(f"[bold]reports:[/] {out / 'accounts'}  ·  [bold]database:[/] "
                   f"{engine.url.render_as_string()}  ·  SAMPLE DATA — not real accounts")
     return result
