@@ -99,3 +99,34 @@ def test_catalogue_change_list_and_exports(db_session, tmp_path):
     with pytest.raises(InvalidInput, match=r"use \.xlsx or \.csv"):
         catalogue.export_table(cat, tmp_path / "x.pdf")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".catalogue-")] == []
+
+
+def test_bulk_products_from_xlsx_report_each_bad_row(db_session, tmp_path):
+    census = service.open_census(db_session, SYSTEM, CensusIn(region_code="520381", year=2024,
+                                                              title="t"))
+    from liangshan.catalog import census_io
+
+    rows = pd.DataFrame([
+        {"行政区代码": "520381", "指标代码": "material_agriculture", "产品名称": "茶叶",
+         "数量": "12.5", "计量单位": "t", "责任部门": "农业农村局", "调查日期": "2024-05-01",
+         "调查方法": "统计"},
+        {"行政区代码": "520381", "指标代码": "material_agriculture", "产品名称": "茶叶",
+         "数量": "abc", "计量单位": "t", "责任部门": "农业农村局", "调查日期": "2024-05-01",
+         "调查方法": "统计"},
+        {"行政区代码": "520381", "指标代码": "material_agriculture", "产品名称": "茶叶",
+         "数量": "3", "计量单位": "head", "责任部门": "农业农村局", "调查日期": "2024-05-01",
+         "调查方法": "统计"},
+    ])
+    path = tmp_path / "census.xlsx"
+    rows.to_excel(path, index=False)
+    refused = census_io.import_products(db_session, SYSTEM, census.id, path)
+    assert set(refused) == {3, 4} and "quantity" in refused[3] and "unit 'head'" in refused[4]
+    assert [p.quantity for p in service.products(db_session, census.id)] == [12.5]
+    with pytest.raises(InvalidInput, match="missing column"):
+        census_io.import_products(db_session, SYSTEM, census.id,
+                                  _write(tmp_path / "x.csv", "name,quantity\na,1\n"))
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
