@@ -85,3 +85,20 @@ def test_sample_data_unknown_county_and_existing_folder(tmp_path):
 def test_gep_compare_rejects_a_folder_without_an_account(tmp_path):
     result = run_cli("gep", "compare", str(tmp_path), str(tmp_path))
     assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+def test_invest_run_takes_an_invest_datastack_with_relative_paths(tmp_path):
+    """InVEST's workbench saves ``{"model_id", "args"}`` with paths relative to the file."""
+    import json
+
+    from tests.accounting.invest.conftest import make_invest_inputs
+
+    make_invest_inputs(tmp_path / "inputs", n=20)
+    datastack = {"model_id": "carbon", "invest_version": "3.20.2", "args": {
+        "workspace_dir": "ws", "lulc_bas_path": "inputs/lulc.tif",
+        "carbon_pools_path": "inputs/carbon_pools.csv", "results_suffix": ""}}
+    (tmp_path / "carbon.invs.json").write_text(json.dumps(datastack))
+    result = run_cli("invest", "run", "carbon", "--args", str(tmp_path / "carbon.invs.json"),
+                     cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "ws" / "c_storage_bas.tif").exists()
