@@ -45,9 +45,11 @@ def test_vendored_licences_are_shipped():
 
 def test_our_templates_and_scripts_load_nothing_from_the_internet():
     """src=/href=/url() to another host would break offline networks (DESIGN §6)."""
-    external = re.compile(r"""(?:src|href|action)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//|"""
+    external = re.compile(r"""(?:src|href|action)\s*=\s*["']\s*(?:https?:)?//|"""
+                          r"""url\(\s*["']?(?:https?:)?//|"""
                           r"""fetch\(\s*["'](?:https?:)?//|@import""", re.IGNORECASE)
-    files = [*WEB.glob("templates/*.html"), *WEB.glob("static/js/*.js"), *WEB.glob("static/css/*.css")]
+    files = [*WEB.glob("templates/*.html"), *WEB.glob("static/js/*.js"),
+             *WEB.glob("static/css/*.css")]
     assert len(files) >= 8
     for path in files:
         hits = external.findall(path.read_text(encoding="utf-8"))

@@ -116,7 +116,8 @@ def test_dashboard_shows_the_five_pilot_counties(page, server):
     _map_ready(page)
     assert page.get_attribute("#map", "data-ready") == "5"
     listed = page.locator("#pilots li").all_inner_texts()
-    assert [next(n for n in PILOTS.values() if n in text) for text in listed] == list(PILOTS.values())
+    shown = [next(n for n in PILOTS.values() if n in text) for text in listed]
+    assert shown == list(PILOTS.values())
     series = page.evaluate("""() => echarts.getInstanceByDom(document.getElementById('map'))
         .getOption().series[0].data.filter(d => d.value !== null).map(d => d.name).sort()""")
     assert series == sorted(PILOTS)

@@ -1,4 +1,4 @@
-"""Number formats and interface strings (Chinese conventions: 元, 万元, 亿元; units always shown)."""
+"""Number formats and interface strings (Chinese conventions: 元, 万元, 亿元; units shown)."""
 
 from __future__ import annotations
 

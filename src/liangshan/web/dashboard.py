@@ -296,7 +296,8 @@ def by_ecosystem(session: Session, code: str, year: int, lang: str = "zh") -> Ch
     sums: dict[int | None, int] = {}
     # a plain loop: Series.map would turn the None of untyped lines back into NaN
     for code_value, fen in zip(frame["ecosystem_code"], frame["value_fen"], strict=True):
-        key = None if code_value is None or pd.isna(code_value) else ecosystem_level1(int(code_value))
+        untyped = code_value is None or pd.isna(code_value)
+        key = None if untyped else ecosystem_level1(int(code_value))
         sums[key] = sums.get(key, 0) + int(fen)
     chart = Chart("ecosystem", ["ecosystem_level1", "label", "value_fen", "value_wan_yuan",
                                 "value_wan"])

@@ -100,7 +100,8 @@ def county_fragment(request: Request, session: WebSession, principal: WebPrincip
                 name=geo.county_name(code),
                 account_id=dashboard.county_account_id(session, code, year),
                 charts=charts,
-                charts_json=json.dumps(charts, ensure_ascii=False, allow_nan=False).replace("</", "<\\/"))
+                charts_json=json.dumps(charts, ensure_ascii=False, allow_nan=False)
+                .replace("</", "<\\/"))  # JSON inside <script>: no early end tag
 
 
 # ---------------------------------------------------------------- product codes

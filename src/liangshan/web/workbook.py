@@ -67,7 +67,8 @@ def account_workbook(row: StoredAccount, summary: list[tuple[str, str]],
              r["price_unit"], r["reference"], *map(_number, r["cells"]), _number(r["total"]),
              _number(r["share"])] for r in value])
     _sheet(wb, "C", f"{t('acc.summary')} — {title}", ["", ""], [list(p) for p in summary])
-    proof: list[list[Any]] = [["account id", row.id], ["status", row.status], ["gep_fen", row.gep_fen],
+    proof: list[list[Any]] = [["account id", row.id], ["status", row.status],
+                              ["gep_fen", row.gep_fen],
              ["manifest_sha256", manifest_hash], ["log_index", row.log_index],
              ["log_leaf_hash", row.log_leaf_hash],
              ["manifest", json.dumps(row.manifest, ensure_ascii=False, sort_keys=True)]]
