@@ -84,3 +84,32 @@ def test_labels_and_recall_banner(client):
     assert r.status_code == 201, r.text
     page = client.get(f"/t/{code}").text
     assert "已召回 RECALLED" in page and "标签错误" in page
+
+
+def test_client_signed_event_and_replay_over_http(client):
+    import base64
+
+    from liangshan.ledger.note import generate_signer
+    from liangshan.trace import signing
+
+    code = _batch(client)
+    me = client.get(f"/trace/batches/{code}", headers=client.headers_auth).json()
+    own = generate_signer(signing.key_name(me["producer_org_id"]))
+    r = client.post("/trace/keys", headers=client.headers_auth, json={
+        "org_id": me["producer_org_id"],
+        "public_key": base64.b64encode(own.public_key).decode()})
+    assert r.status_code == 201, r.text
+    doc = client.post(f"/trace/batches/{code}/events/prepare?key_id={own.key_id.hex()}",
+                      headers=client.headers_auth,
+                      json={"biz_step": "harvest", "event_time": "2025-04-01T10:00:00+08:00"})
+    assert doc.status_code == 200, doc.text
+    body = {"document": doc.json(),
+            "signature": base64.b64encode(signing.sign_document(own, doc.json())).decode()}
+    r = client.post("/trace/events/signed", headers=client.headers_auth, json=body)
+    assert r.status_code == 201, r.text
+    r = client.post("/trace/events/signed", headers=client.headers_auth, json=body)
+    assert r.status_code == 409 and "replayed signature" in r.json()["message"]
+    forged = dict(body, signature=base64.b64encode(bytes(64)).decode())
+    forged["document"] = dict(doc.json(), nonce="0" * 32, event_id="1" * 32)
+    r = client.post("/trace/events/signed", headers=client.headers_auth, json=forged)
+    assert r.status_code == 403 and "forged signature" in r.json()["message"]

@@ -230,3 +230,31 @@ def test_bulk_recording_keeps_order_rules_and_is_all_or_nothing(world):
     s.rollback()
     assert ledger.log_size(s) == size
     assert len(service.events_of(s, b.code)) == 3
+
+
+def test_origin_parcels_come_from_the_registry(world):
+    """A registered parcel is accepted, shown publicly without its owner, and linked back
+    from the registry's parcel view; an unknown one is refused."""
+    from shapely.geometry import box
+
+    from liangshan.identity.access import SYSTEM
+    from liangshan.registry import service as registry
+    from liangshan.registry.schemas import ParcelIn
+    from liangshan.trace import public
+
+    s = world.session
+    parcel = registry.register_parcel(s, SYSTEM, ParcelIn(
+        region_code="522701", resource_type="cropland", ownership="collective",
+        owner_name="毛尖镇某村集体", name="茶园一号", geometry=box(0, 0, 200, 100)))
+    b = world.new_batch(world.as_producer, origin_parcels=[parcel.code])
+    s.commit()
+    view = public.public_view(s, b.code)
+    origin = view["origin"]["parcels"][0]
+    assert origin["code"] == parcel.code and origin["area_ha"] == 2.0
+    assert "毛尖镇某村集体" not in repr(view)
+    links = registry.parcel_view(s, parcel.code).links["trace_batches"]
+    assert [x["code"] for x in links] == [b.code]
+    with pytest.raises(NotFound):
+        world.new_batch(world.as_producer, origin_parcels=["522701000000JG99999"])
+    with pytest.raises(InvalidInput, match="not in the batch's county"):
+        world.new_batch(world.as_producer, region="522634", origin_parcels=[parcel.code])

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -461,3 +461,25 @@ def events_of(session: Session, code: str) -> list[TraceEvent]:
     batch = get_batch(session, code)
     return list(session.scalars(select(TraceEvent).where(TraceEvent.batch_id == batch.id)
                                 .order_by(TraceEvent.event_time, TraceEvent.log_index)))
+
+
+def batches_from_parcel(session: Session, parcel_code: str) -> list[dict[str, Any]]:
+    """Batches whose origin includes ``parcel_code``: the registry's one-identity view link."""
+    # origin_parcels is a JSON list; matching its text with the quoted code works alike on
+    # SQLite and PostgreSQL (codes are [0-9A-Z] only, so no LIKE wildcard can occur).
+    text_form = cast(TraceBatch.origin_parcels, String)
+    rows = session.scalars(select(TraceBatch).where(text_form.contains(f'"{parcel_code}"'))
+                           .order_by(TraceBatch.id))
+    return [{"code": b.code, "product_type": b.product_type, "product_name": b.product_name,
+             "quantity": b.quantity, "unit": b.unit, "status": b.status} for b in rows]
+
+
+def _register_view_extension() -> None:
+    try:
+        from liangshan.registry.service import VIEW_EXTENSIONS
+    except ModuleNotFoundError:
+        return
+    VIEW_EXTENSIONS.setdefault("trace_batches", batches_from_parcel)
+
+
+_register_view_extension()
