@@ -66,8 +66,11 @@ def test_writes_need_a_login_and_bad_codes_are_clear(client):
     assert r.status_code in (401, 422)
     code = _batch(client)
     wrong = code[:-1] + ("0" if code[-1] != "0" else "1")
-    r = client.get(f"/t/{wrong}")
+    r = client.get(f"/t/{wrong}.json")
     assert r.status_code == 422 and "check character" in r.json()["message"]
+    page = client.get(f"/t/{wrong}")
+    assert page.status_code == 422 and "wrong check character" in page.text
+    assert "无法验证" in page.text
     r = client.post(f"/trace/batches/{code}/events", headers=client.headers_auth, json={
         "biz_step": "storage", "event_time": "2025-03-01T00:00:00+08:00"})
     assert r.status_code == 422 and "out-of-order" in r.json()["message"]

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from liangshan.api.deps import PrincipalDep, SessionDep
-from liangshan.errors import InvalidInput
+from liangshan.errors import InvalidInput, LiangshanError
 from liangshan.trace import brands, labels, lineage, public, service, signing
 from liangshan.trace.schemas import (
     BatchIn,
@@ -186,6 +186,10 @@ def public_json(session: SessionDep, code: str) -> dict[str, Any]:
 @router.get("/t/{code}", response_class=HTMLResponse)
 def public_page(session: SessionDep, code: str) -> HTMLResponse:
     """The public verification page: mobile-first, no login, no external resources."""
-    view = public.public_view(session, code)
+    try:
+        view = public.public_view(session, code)
+    except LiangshanError as exc:  # a person reads this page: say it in HTML, not JSON
+        html = _env.get_template("trace_error.html").render(message=exc.message, hint=exc.hint)
+        return HTMLResponse(html, status_code=exc.http_status)
     html = _env.get_template("trace_public.html").render(v=view, json_url=f"/t/{code}.json")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
