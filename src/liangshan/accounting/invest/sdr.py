@@ -229,7 +229,8 @@ def sediment_deposition(fd, e_prime, sdr, block):
     nodata. Pixels are visited like InVEST: ``block``×``block`` tiles in row-major order,
     local high points seed a LIFO stack, and a downslope neighbour is pushed once all its
     other upslope neighbours have a deposition value, so nodata propagates downslope
-    exactly as in natcap/invest#1715. Per pixel (INVEST_NOTES §3.3):
+    exactly as in natcap/invest#1715 (tracked with a per-pixel count of upslope
+    neighbours still without a value). Per pixel (INVEST_NOTES §3.3):
     s̄ = max(Σ SDR_k q_k/Σ q_k, SDR_i), dT = (s̄ − SDR_i)/(1 − SDR_i) (1 if SDR_i = 1),
     T = max(dT·inflow, 0), F = max((1 − dT)·inflow + E', 0). Returns (T, F) float32
     [t/ha/yr], nodata −1.
@@ -237,6 +238,23 @@ def sediment_deposition(fd, e_prime, sdr, block):
     nr, nc = fd.shape
     dep = np.full((nr, nc), -1.0, dtype=np.float32)
     flux = np.full((nr, nc), -1.0, dtype=np.float32)
+    qsum = np.zeros((nr, nc), dtype=np.int32)
+    pending = np.zeros((nr, nc), dtype=np.int8)  # upslope neighbours without a deposition
+    for r in range(nr):
+        for c in range(nc):
+            v = fd[r, c]
+            if v == 0:
+                continue
+            t = 0
+            for k in range(8):
+                q = (v >> (4 * k)) & 0xF
+                t += q
+                if q:
+                    rr = r + ROW[k]
+                    cc = c + COL[k]
+                    if 0 <= rr < nr and 0 <= cc < nc:
+                        pending[rr, cc] += 1
+            qsum[r, c] = t
     stack = np.empty(max(nr * nc, 1), dtype=np.int64)
     top = 0
     for br in range(0, nr, block):
@@ -268,18 +286,15 @@ def sediment_deposition(fd, e_prime, sdr, block):
                             cc = c + COL[k]
                             if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
                                 continue
-                            vj = fd[rr, cc]
-                            q = (vj >> (4 * ((k + 4) % 8))) & 0xF
+                            q = (fd[rr, cc] >> (4 * ((k + 4) % 8))) & 0xF
                             if q == 0:
                                 continue
                             fj = flux[rr, cc]
                             if fj == -1.0:
                                 continue
-                            tot = 0
-                            for kk in range(8):
-                                tot += (vj >> (4 * kk)) & 0xF
-                            inflow += np.float32(np.float32(q) / np.float32(tot)) * fj
+                            inflow += np.float32(np.float32(q) / np.float32(qsum[rr, cc])) * fj
                         v = fd[r, c]
+                        self_pending = 1 if dep[r, c] == -1.0 else 0
                         dsum = 0.0
                         fsum = 0
                         for k in range(8):
@@ -297,20 +312,8 @@ def sediment_deposition(fd, e_prime, sdr, block):
                             if sj == 0:
                                 sj = 1.0
                             dsum += sj * q
-                            ready = True
-                            for kk in range(8):
-                                r2 = rr + ROW[kk]
-                                c2 = cc + COL[kk]
-                                if r2 < 0 or r2 >= nr or c2 < 0 or c2 >= nc:
-                                    continue
-                                if r2 == r and c2 == c:
-                                    continue
-                                if (fd[r2, c2] >> (4 * ((kk + 4) % 8))) & 0xF == 0:
-                                    continue
-                                if dep[r2, c2] == -1.0:
-                                    ready = False
-                                    break
-                            if ready:
+                            # ready when every other upslope neighbour has a deposition
+                            if pending[rr, cc] - self_pending == 0:
                                 stack[top] = rr * nc + cc
                                 top += 1
                         si = sdr[r, c]
@@ -328,6 +331,13 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         f = (1 - dr) * inflow + ei
                         dep[r, c] = max(t, 0.0)
                         flux[r, c] = max(f, 0.0)
+                        if self_pending:
+                            for k in range(8):
+                                if (v >> (4 * k)) & 0xF:
+                                    rr = r + ROW[k]
+                                    cc = c + COL[k]
+                                    if 0 <= rr < nr and 0 <= cc < nc:
+                                        pending[rr, cc] -= 1
     return dep, flux
 
 
