@@ -102,7 +102,7 @@ def custodial_signer(session: Session, org_id: int) -> NoteSigner:
     memo = session.info.get("trace_keys_registered")
     txn = session.get_transaction()
     if memo is None or memo[0] is not txn:
-        memo = (txn, set())
+        memo = (txn, set[tuple[int, bytes]]())
         session.info["trace_keys_registered"] = memo
     if (org_id, signer.public_key) not in memo[1]:
         _register(session, org_id, signer.public_key)
