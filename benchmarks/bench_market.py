@@ -7,7 +7,8 @@
 amend (5 %) orders around a mid price, fed to one :class:`OrderBook`; the rate counts
 every message. ``settle``: trades between a few participants settled through
 :func:`liangshan.market.service.settle` (two journal entries, serial blocks, trade row),
-one transaction per trade ("serial") or ``--batch`` trades per transaction. The
+one transaction per trade, ``--batch`` trades per transaction, or with ``--clearing``
+one :func:`liangshan.market.service.settle_batch` of ``--batch`` trades per transaction. The
 database named by ``--url`` is migrated and must be a scratch database: its market and
 ledger rows grow.
 """
@@ -66,7 +67,8 @@ def engine_bench(n: int, seed: int = 1) -> dict[str, float]:
             "resting": len(book)}
 
 
-def settle_bench(url: str, trades: int, batch: int) -> dict[str, float]:
+def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
+                 net: bool = False) -> dict[str, float]:
     from datetime import date
 
     from liangshan.db import make_engine, session_scope
@@ -95,16 +97,23 @@ def settle_bench(url: str, trades: int, batch: int) -> dict[str, float]:
     done = 0
     while done < trades:
         with session_scope(engine) as s:
+            items = []
             for _ in range(min(batch, trades - done)):
                 a, b = rng.sample(orgs, 2)
-                service.settle(s, SYSTEM, TradeIn(
+                items.append(TradeIn(
                     instrument="WATER", mode="continuous", seller_org_id=a, buyer_org_id=b,
                     quantity=rng.randint(1, 5), price_fen=rng.randint(90, 110),
                     idempotency_key=f"{tag}-t{done}", fee_bp=10))
                 done += 1
+            if clearing:
+                service.settle_batch(s, SYSTEM, items, batch_key=f"{tag}-b{done}", net=net)
+            else:
+                for item in items:
+                    service.settle(s, SYSTEM, item)
     dt = time.perf_counter() - t0
     engine.dispose()
-    return {"trades": trades, "batch": batch, "seconds": dt, "per_second": trades / dt}
+    return {"trades": trades, "batch": batch, "clearing": clearing, "net": net, "seconds": dt,
+            "per_second": trades / dt}
 
 
 def main() -> None:
@@ -113,13 +122,15 @@ def main() -> None:
     p.add_argument("--orders", type=int, default=1_000_000)
     p.add_argument("--trades", type=int, default=2000)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--clearing", action="store_true", help="settle_batch per transaction")
+    p.add_argument("--net", action="store_true", help="with --clearing: net entries")
     p.add_argument("--url", default="sqlite:///:memory:")
     a = p.parse_args()
     if a.what == "engine":
         for _ in range(3):
             print(engine_bench(a.orders))
     else:
-        print(settle_bench(a.url, a.trades, a.batch))
+        print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 * rights — :func:`issue`, :func:`transfer`, :func:`retire`, :func:`cancel`,
   :func:`holdings`, :func:`serial_problems` (serials ``instrument/vintage/start-end``);
 * money — :func:`deposit`, :func:`money_balance`, :func:`unit_balance`;
-* trading — :func:`settle` (delivery versus payment), :func:`settle_deals`,
+* trading — :func:`settle` (delivery versus payment), :func:`settle_batch` (one
+  clearing batch, same outcome as trade by trade), :func:`settle_deals`,
   :func:`close_day`, :func:`previous_close`, :func:`list_trades`; the rules of each
   mode are pure functions in :mod:`liangshan.market.modes`, the matching engine
   in :mod:`liangshan.market.orderbook`;
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from liangshan.identity.access import Principal
 from liangshan.ledger import service as ledger
+from liangshan.market.clearing import settle_batch
 from liangshan.market.instruments import SHANGHAI, get_instrument, load_instruments
 from liangshan.market.issuance import (
     cancel,
@@ -53,7 +55,7 @@ __all__ = [
     "add_demand", "add_listing", "cancel", "close_day", "deposit", "get_instrument",
     "holdings", "issue", "list_issuances", "list_listings", "list_trades", "load_instruments", "matches_for",
     "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
-    "serial_problems", "settle", "settle_deals", "transfer", "unit_balance",
+    "serial_problems", "settle", "settle_batch", "settle_deals", "transfer", "unit_balance",
 ]
 
 
