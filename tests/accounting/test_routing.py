@@ -92,6 +92,19 @@ def test_mfd_plateau_drains_along_bfs_distance():
     assert (fd != 0).all()  # every pixel, including the lowest one, got a direction
 
 
+def test_d8_plateau_points_back_along_bfs():
+    """Same flat as above in D8. Drains: (0,3) SE, (1,3) E, (2,3) NE into (1,4); (0,4) S,
+    (2,4) N. Every other flat pixel is nearest (in 1/√2 steps) to a drain straight east,
+    so it points E (0). The lowest pixel (1,4) has no lower neighbour and no flat: it
+    drains to its first off-raster neighbour, E (INVEST_NOTES §2)."""
+    dem = np.full((3, 5), 5.0)
+    dem[1, 4] = 4.0
+    fd = rt.flow_dir_d8(dem, np.ones(dem.shape, bool))
+    assert (fd[:, :3] == 0).all()
+    assert [fd[0, 3], fd[1, 3], fd[2, 3]] == [7, 0, 1]
+    assert [fd[0, 4], fd[1, 4], fd[2, 4]] == [6, 0, 2]
+
+
 def test_accumulation_counts_on_a_line():
     """A 1×5 ramp draining east: FA counts the pixel and all upslope ones (1..5); with
     weights w the accumulation is the running sum."""
