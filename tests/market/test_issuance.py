@@ -130,3 +130,36 @@ def test_only_parties_and_registry_staff_move_units(db_session):
                 period_start=date(2024, 1, 1), period_end=date(2024, 12, 31),
                 verification_ref="v", idempotency_key="k9", project_ref="P-9",
                 region_code="520381"))
+
+
+def test_forest_coverage_counts_move_from_seller_to_buyer(db_session):
+    """MECHANISMS §1.1 worked example [Hyp]: A (land 200,000 亩, forest 90,000, target 55 %)
+    buys 20,000 亩 from B (forest 700,000): A counts 110,000 亩 = 55 %, B keeps 680,000."""
+    a = org(db_session, "A区", "government", "520381")
+    b = org(db_session, "B县", "government", "520521")
+    service.issue(db_session, SYSTEM, IssueIn(
+        instrument="FCI", vintage=2019, quantity=20_000, holder_org_id=b, region_code="520521",
+        period_start=date(2019, 1, 1), period_end=date(2019, 12, 31),
+        verification_ref="一张图", idempotency_key="f",
+        coverage=CoverageEvidence(land_area_mu=1_000_000, forest_area_mu=700_000,
+                                  target_coverage_bp=6000)))
+    assert service.counted_forest_mu(db_session, region_code="520521", org_id=b,
+                                     forest_area_mu=700_000) == 700_000  # not sold yet
+    service.transfer(db_session, SYSTEM, TransferIn(
+        instrument="FCI", from_org_id=b, to_org_id=a, quantity=20_000, idempotency_key="t"))
+    service.retire(db_session, SYSTEM, RetireIn(
+        instrument="FCI", holder_org_id=a, quantity=5_000, beneficiary="A区",
+        purpose="2019 森林覆盖率考核", idempotency_key="r"))
+    assert service.counted_forest_mu(db_session, region_code="520381", org_id=a,
+                                     forest_area_mu=90_000) == 110_000
+    assert service.counted_forest_mu(db_session, region_code="520521", org_id=b,
+                                     forest_area_mu=700_000) == 680_000
+
+
+def test_transfer_to_self_is_refused(db_session):
+    a = org(db_session, "甲公司")
+    issue_project(db_session, a, 10)
+    with pytest.raises(InvalidInput, match="to itself"):
+        service.transfer(db_session, SYSTEM, TransferIn(
+            instrument="EMIS-COD", from_org_id=a, to_org_id=a, quantity=50,
+            idempotency_key="t"))

@@ -147,3 +147,9 @@ def test_trading_hours_in_shanghai_time():
     assert not CCER.in_hours(datetime(2026, 3, 7, 2, 0, tzinfo=UTC))   # Saturday
     assert not CCER.in_hours(datetime(2026, 3, 2, 2, 0, tzinfo=UTC), block=True)  # 10:00
     assert get_instrument("GZ-TREE").in_hours(datetime(2026, 3, 7, 20, 0, tzinfo=UTC))
+    board = ListedBoard(CCER, 5000)
+    board.post("s", SELL, 1, 5000, at=datetime(2026, 3, 2, 5, 0, tzinfo=UTC))  # 13:00 CST
+    with pytest.raises(InvalidInput, match="outside"):
+        board.post("s", SELL, 1, 5000, at=datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # 15:00
+    with pytest.raises(InvalidInput, match="block trading sessions"):
+        block_deal(CCER, 1, 2, 100_000, 5000, 5000, at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC))

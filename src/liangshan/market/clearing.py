@@ -17,6 +17,7 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -92,9 +93,9 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
     done = ledger.entries_by_reference(session, ref)
     if done:
         keys = [t.idempotency_key for t in trades]
-        rows = {t.idempotency_key: t for t in session.scalars(
+        found = {t.idempotency_key: t for t in session.scalars(
             select(Trade).where(Trade.idempotency_key.in_(keys)))}
-        return [rows[k] for k in keys]
+        return [found[k] for k in keys]
     clash = session.scalars(select(Trade.idempotency_key).where(
         Trade.idempotency_key.in_([t.idempotency_key for t in trades]))).first()
     if clash is not None:
@@ -165,9 +166,9 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
             iss = issuances.get(iss_id) or issuances.setdefault(
                 iss_id, session.get_one(Issuance, iss_id))
             if iss.holder_org_id == t.seller_org_id:
-                for b in iss.beneficiaries:
-                    if b["org_id"] != t.seller_org_id:
-                        shares[b["org_id"]] += q * t.price_fen * b["share_bp"] // 10_000
+                for ben in iss.beneficiaries:
+                    if ben["org_id"] != t.seller_org_id:
+                        shares[ben["org_id"]] += q * t.price_fen * ben["share_bp"] // 10_000
         share_lines = [(cash(o).code, a) for o, a in shares.items() if a]
         lines = money_postings(gross, t.fee_bp, seller_c.code, buyer_c.code, fees, share_lines)
         for code, amount in lines:
@@ -219,7 +220,7 @@ def _net(lines: list[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount, in
 
 
 def _write_blocks(session: Session, segs: dict[str, list[_Seg]],
-                  originals: dict[int, UnitBlock], entry_id: int, now: object) -> None:
+                  originals: dict[int, UnitBlock], entry_id: int, now: datetime) -> None:
     """Supersede every original block that changed; insert the segments that are new."""
     kept: set[int] = set()
     new: list[UnitBlock] = []

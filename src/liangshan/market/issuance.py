@@ -337,11 +337,11 @@ def serial_problems(session: Session) -> list[str]:
                                                     iss.serial_end)
     for key, ranges in held.items():
         expect = 1
-        for a, b in ranges:
-            if a != expect:
+        for first, last in ranges:
+            if first != expect:
                 problems.append(f"{key[0]}/{key[1]}: serial {expect} "
-                                f"{'missing' if a > expect else 'in two blocks'}")
-            expect = max(expect, b + 1)
+                                f"{'missing' if first > expect else 'in two blocks'}")
+            expect = max(expect, last + 1)
         if expect - 1 != issued[key]:
             problems.append(f"{key[0]}/{key[1]}: blocks end at {expect - 1}, issued to "
                             f"{issued[key]}")
@@ -358,3 +358,31 @@ def serial_problems(session: Session) -> list[str]:
         if bal != qty:
             problems.append(f"{code}: ledger balance {bal} but blocks hold {qty}")
     return problems
+
+
+def counted_forest_mu(session: Session, *, region_code: str, org_id: int,
+                      forest_area_mu: int) -> int:
+    """Forest area (亩) that counts toward a region's coverage target after FCI trades.
+
+    MECHANISMS.md §1.1: bought area counts toward the buyer [V]; sold area stops
+    counting toward the seller [K]. ``org_id`` is the region's own participant
+    (its government). Sold = FCI issued against ``region_code`` that ``org_id`` no
+    longer holds; bought = FCI of other regions that ``org_id`` holds or retired.
+    """
+    own = unit_account(session, "FCI", org_id).code
+    sold = bought = 0
+    rows = session.execute(select(UnitBlock, Issuance.region_code).join(
+        Issuance, UnitBlock.issuance_id == Issuance.id).where(
+        UnitBlock.instrument == "FCI", UnitBlock.status.in_(CURRENT)))
+    retired_by_org = {r.entry_id for r in session.scalars(select(Retirement).where(
+        Retirement.instrument == "FCI", Retirement.holder_org_id == org_id,
+        Retirement.kind == "retire"))}
+    for block, region in rows:
+        size = block.serial_end - block.serial_start + 1
+        mine = (block.account_code == own and block.status == "active") or (
+            block.status == "retired" and block.entry_id in retired_by_org)
+        if region == region_code and not mine:
+            sold += size
+        elif region != region_code and mine:
+            bought += size
+    return forest_area_mu - sold + bought

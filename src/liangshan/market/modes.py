@@ -95,6 +95,15 @@ def check_block(instrument: Instrument, price_fen: int, qty: int,
     check_band(instrument, price_fen, prev_close_fen, instrument.block_band_bp, "block")
 
 
+def check_hours(instrument: Instrument, at: datetime | None, *, block: bool = False) -> None:
+    """Refuse an order outside the instrument's sessions (Asia/Shanghai, Mon–Fri)."""
+    if at is not None and not instrument.in_hours(at, block=block):
+        raise InvalidInput(f"{instrument.code}: {at.isoformat()} is outside the "
+                           f"{'block' if block else 'listed'} trading sessions",
+                           hint="sessions are Monday–Friday, Asia/Shanghai time, per "
+                                "instruments.toml")
+
+
 def check_fixed(instrument: Instrument, price_fen: int, qty: int) -> None:
     """A fixed-price sale (单株碳汇: 3 元 per tree-year [V]) must be at exactly that price."""
     check_tick_lot(instrument, price_fen, qty)
@@ -165,9 +174,13 @@ class ListedBoard:
         self.deals.extend(out)
         return out
 
-    def post(self, owner: Hashable, side: int, qty: int, price_fen: int
-             ) -> tuple[int, list[Deal]]:
-        """Post a limit order; a listed board only rests it, a continuous one matches it."""
+    def post(self, owner: Hashable, side: int, qty: int, price_fen: int,
+             at: datetime | None = None) -> tuple[int, list[Deal]]:
+        """Post a limit order; a listed board only rests it, a continuous one matches it.
+
+        With ``at`` (timezone-aware) the order is refused outside trading hours.
+        """
+        check_hours(self.instrument, at)
         check_listed(self.instrument, price_fen, qty, self.prev_close_fen)
         if self.mode is Mode.LISTED:
             opposite = self.book.best(1 - side)
@@ -206,8 +219,9 @@ class ListedBoard:
 
 
 def block_deal(instrument: Instrument, seller: Hashable, buyer: Hashable, qty: int,
-               price_fen: int, prev_close_fen: int | None) -> Deal:
-    """A negotiated block agreement (大宗协议), checked against its rules."""
+               price_fen: int, prev_close_fen: int | None, at: datetime | None = None) -> Deal:
+    """A negotiated block agreement (大宗协议), checked against its rules (and hours if ``at``)."""
+    check_hours(instrument, at, block=True)
     check_block(instrument, price_fen, qty, prev_close_fen)
     if seller == buyer:
         raise Conflict("a block agreement needs two different parties")

@@ -1,7 +1,8 @@
 """The market's service functions: the door the API, CLI, demo and other domains use.
 
 * rights — :func:`issue`, :func:`transfer`, :func:`retire`, :func:`cancel`,
-  :func:`holdings`, :func:`serial_problems` (serials ``instrument/vintage/start-end``);
+  :func:`holdings`, :func:`serial_problems` (serials ``instrument/vintage/start-end``),
+  :func:`counted_forest_mu` (forest-coverage counting after FCI trades);
 * money — :func:`deposit`, :func:`money_balance`, :func:`unit_balance`;
 * trading — :func:`settle` (delivery versus payment), :func:`settle_batch` (one
   clearing batch, same outcome as trade by trade), :func:`settle_deals`,
@@ -30,6 +31,7 @@ from liangshan.market.clearing import settle_batch
 from liangshan.market.instruments import SHANGHAI, get_instrument, load_instruments
 from liangshan.market.issuance import (
     cancel,
+    counted_forest_mu,
     holdings,
     issue,
     money_account,
@@ -52,7 +54,7 @@ from liangshan.market.schemas import TradeIn
 from liangshan.market.settlement import deposit, settle
 
 __all__ = [
-    "add_demand", "add_listing", "cancel", "close_day", "deposit", "get_instrument",
+    "add_demand", "add_listing", "cancel", "close_day", "counted_forest_mu", "deposit", "get_instrument",
     "holdings", "issue", "list_issuances", "list_listings", "list_trades", "load_instruments", "matches_for",
     "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
     "serial_problems", "settle", "settle_batch", "settle_deals", "transfer", "unit_balance",
