@@ -142,3 +142,24 @@ def test_public_view_refuses_malformed_codes(world, bad):
     from liangshan.errors import InvalidInput
     with pytest.raises(InvalidInput):
         public.public_view(world.session, bad)
+
+
+def test_the_json_proofs_verify_offline_with_the_log_key(world):
+    """A client holding only the JSON and the log's public key checks every event with
+    the ledger's offline bundle verifier."""
+    import base64
+
+    from liangshan.ledger.bundle import verify_bundle
+    from liangshan.ledger.note import parse_verifier_key
+
+    _history(world)
+    view = public.public_view(world.session, world.batch.code, with_proofs=True)
+    key = parse_verifier_key(view["log"]["log_key"])
+    for e in view["events"]:
+        p = e["proof"]
+        bundle = {"index": p["log_index"], "kind": "trace", "payload": p["payload"],
+                  "tree_size": p["tree_size"], "hashes": p["hashes"],
+                  "checkpoint": view["log"]["note"]}
+        _cp, payload = verify_bundle(bundle, key)
+        assert e["event_id"].encode() in payload
+        assert base64.b64decode(p["payload"]) == payload

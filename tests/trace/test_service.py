@@ -258,3 +258,20 @@ def test_origin_parcels_come_from_the_registry(world):
         world.new_batch(world.as_producer, origin_parcels=["522701000000JG99999"])
     with pytest.raises(InvalidInput, match="not in the batch's county"):
         world.new_batch(world.as_producer, region="522634", origin_parcels=[parcel.code])
+
+
+def test_revoked_keys_sign_nothing_new_and_old_events_stay_verified(world):
+    from liangshan.trace import public
+
+    s, b = world.session, world.batch
+    old = service.record_event(s, world.as_producer, b.code, ev("harvest", 1))
+    signing.revoke_key(s, world.as_producer, old.key_id)
+    s.commit()
+    doc = service.prepare_event(s, world.as_producer, b.code, ev("storage", 2),
+                                key_id=old.key_id)
+    with pytest.raises(Forbidden, match="revoked"):
+        service.commit_event(s, world.as_producer, doc, bytes(old.signature))
+    new = service.record_event(s, world.as_producer, b.code, ev("storage", 2))
+    s.commit()
+    assert new.key_id != old.key_id
+    assert public.public_view(s, b.code)["verification"]["overall"] == "verified"

@@ -105,7 +105,11 @@ def custodial_signer(session: Session, org_id: int) -> NoteSigner:
         memo = (txn, set[tuple[int, bytes]]())
         session.info["trace_keys_registered"] = memo
     if (org_id, signer.public_key) not in memo[1]:
-        _register(session, org_id, signer.public_key)
+        row = _register(session, org_id, signer.public_key)
+        if row.revoked_at is not None:  # a revoked custodial key is replaced, never used
+            path.rename(path.with_name(f"{path.name}.revoked-{row.key_id}"))
+            _signers.pop(path, None)
+            return custodial_signer(session, org_id)
         memo[1].add((org_id, signer.public_key))
     return signer
 
