@@ -163,3 +163,18 @@ def test_the_json_proofs_verify_offline_with_the_log_key(world):
         _cp, payload = verify_bundle(bundle, key)
         assert e["event_id"].encode() in payload
         assert base64.b64decode(p["payload"]) == payload
+
+
+def test_the_html_page_says_plainly_when_an_event_fails(world):
+    from liangshan.trace.api import _env
+
+    harvest = _history(world)
+    s = world.session
+    import json
+    doc = dict(harvest.document, how={**harvest.document["how"], "notes": "特级"})
+    tamper(s, "UPDATE trace_events SET document = :d WHERE event_id = :e",
+           {"d": json.dumps(doc), "e": harvest.event_id})
+    html = _env.get_template("trace_public.html").render(
+        v=public.public_view(s, world.batch.code), json_url="/t/x.json")
+    assert "验证失败 Verification FAILED" in html and "✘ failed" in html
+    assert "已验证 Verified" not in html

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -46,6 +47,17 @@ STEP_NAMES = {"commissioning": "赋码建批", "planting": "种植管理", "harv
               "transport": "运输", "sale": "销售", "recall": "召回"}
 #: Document keys shown publicly (anything else in a document stays off the page).
 PUBLIC_HOW = ("inputs_used", "test_results", "certificate", "temperature_c", "notes", "process")
+
+
+#: Display time zone: China Standard Time (UTC+8, no daylight saving).
+CST = timezone(timedelta(hours=8))
+
+
+def local_time(iso_utc: str | None) -> str:
+    """``2025-06-10T01:11:23.869Z`` → ``2025-06-10 09:11`` (Beijing time), for display."""
+    if not iso_utc:
+        return ""
+    return service.parse_time(iso_utc).astimezone(CST).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass
@@ -225,6 +237,7 @@ def _event_view(ev: TraceEvent, orgs: dict[int, Organisation], batches: dict[int
         "biz_step_zh": STEP_NAMES.get(doc.get("why", {}).get("biz_step", ""), ""),
         "event_time": doc.get("when", {}).get("event_time"),
         "timezone_offset": doc.get("when", {}).get("event_timezone_offset"),
+        "local_time": local_time(doc.get("when", {}).get("event_time")),
         "batch": codes.display(batches.get(ev.batch_id, doc.get("what", {}).get("batch", ""))),
         "what": {k: doc.get("what", {}).get(k) for k in ("inputs", "outputs", "quantity", "unit")
                  if doc.get("what", {}).get(k) is not None},
@@ -299,9 +312,11 @@ def public_view(session: Session, code: str, *, with_proofs: bool = False,
                                                        for p in b.origin_parcels}))},
         "status": "recalled" if recalled else batch.status,
         "recall": ({"at": recalls[-1]["event_time"], "reason": recalls[-1]["how"].get("notes"),
-                    "event_id": recalls[-1]["event_id"], "batch": recalls[-1]["batch"]}
+                    "event_id": recalls[-1]["event_id"], "batch": recalls[-1]["batch"],
+                    "local_time": recalls[-1]["local_time"]}
                    if recalls else ({"at": service.iso(batch.recalled_at), "reason": None,
-                                     "event_id": batch.recall_event_id, "batch": None}
+                                     "event_id": batch.recall_event_id, "batch": None,
+                                     "local_time": local_time(service.iso(batch.recalled_at))}
                                     if recalled and batch.recalled_at else None)),
         "certifications": certs, "brand": brand, "events": event_views,
         "verification": {"overall": overall, "problems": problems,
