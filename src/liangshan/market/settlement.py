@@ -113,7 +113,7 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
     buyer_units = unit_account(session, inst.code, data.buyer_org_id)
     seller_cash = money_account(session, data.seller_org_id)
     buyer_cash = money_account(session, data.buyer_org_id)
-    fees = fee_account(session)
+    fees = ledger.open_account(session, asset="CNY", kind="fee", name="market")
     ref = f"market:trade:{data.idempotency_key}"
     units = ledger.post_entry(session, idempotency_key=f"{ref}:units",
                               postings=[(seller_units, -data.quantity),
@@ -127,10 +127,13 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
         time.sleep(float(pause))
     gross = data.quantity * data.price_fen
     shares = _shares(session, moved, data.seller_org_id, data.price_fen)
+    cash = {a.code: a for a in (seller_cash, buyer_cash, fees)}
+    cash.update((acc.code, acc) for acc in (money_account(session, o) for o, _, _ in shares))
+    lines = money_postings(gross, data.fee_bp, seller_cash.code, buyer_cash.code, fees.code,
+                           [(money_account(session, o).code, a) for o, a, _ in shares])
     money = ledger.post_entry(
         session, idempotency_key=f"{ref}:money",
-        postings=money_postings(gross, data.fee_bp, seller_cash.code, buyer_cash.code, fees,
-                                [(money_account(session, o).code, a) for o, a, _ in shares]),
+        postings=[(cash[c], a) for c, a in lines],  # objects: no lookup per line
         memo=f"payment for {data.quantity} {inst.unit} {inst.code} at {data.price_fen} fen",
         actor_id=actor.user_id, reference=ref)
     fee = gross * data.fee_bp // 10_000
