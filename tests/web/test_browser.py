@@ -39,7 +39,7 @@ def _need(condition: bool, reason: str) -> None:
 
 _need(CHROMIUM.exists(), f"{CHROMIUM} is missing: run scripts/install_browser.sh")
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the environment
     _need(False, "the playwright Python package is missing: pip install playwright")
 
@@ -123,6 +123,11 @@ def test_dashboard_shows_the_five_pilot_counties(page, server):
     assert series == sorted(PILOTS)
     assert page.locator("#ranking tbody tr.pilot").count() == 5
     _shot(page, "dashboard")
+    page.wait_for_selector("#indicator-options[data-loaded='5']", state="attached")
+    page.select_option("#metric", "ind:recreation")
+    expect(page.locator("#ranking-unit")).to_have_text("休闲旅游")
+    # 都匀市 (index 4): recreation 72,000,000,000 × 1.68 × 1.05 fen = 12.70 亿元
+    expect(page.locator("#ranking tbody td.num").first).to_have_text("12.70 亿元")
 
 
 def test_click_on_the_map_drills_down(page, server):

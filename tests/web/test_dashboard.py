@@ -135,6 +135,12 @@ def test_chart_endpoints(client):
     assert client.get("/web/api/map?year=2022&metric=nope").status_code == 422
     assert client.get("/web/api/county/520381/nope?year=2022").status_code == 404
     assert client.get("/web/api/years").json() == [2022, 2021]
+    listed = client.get("/web/api/indicators?year=2022").json()
+    assert [i["indicator"] for i in listed] == ["material_agriculture", "hydropower",
+                                                "water_conservation", "carbon_sequestration",
+                                                "recreation"]       # national list order
+    assert listed[-1] == {"metric": "ind:recreation", "indicator": "recreation",
+                          "label": "休闲旅游"}
     assert len(client.get("/web/api/geo/guizhou-counties.json").json()["features"]) == 88
 
 

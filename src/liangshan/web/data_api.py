@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from liangshan.web import dashboard, geo
 from liangshan.web.auth import WebSession
 from liangshan.web.i18n import pick_lang
+from liangshan.web.labels import value_label
 
 router = APIRouter(prefix="/web/api", tags=["web"])
 
@@ -36,6 +37,15 @@ def county_geojson() -> Response:
 def years(session: WebSession) -> list[int]:
     """Years with published GEP accounts, newest first."""
     return dashboard.years(session)
+
+
+@router.get("/indicators")
+def indicators(request: Request, session: WebSession, year: int) -> list[dict[str, str]]:
+    """Indicators present in ``year``'s published accounts: map metric ``ind:<code>`` + label."""
+    lang = pick_lang(request)
+    frame = dashboard.county_lines(session, year)
+    return [{"metric": f"ind:{code}", "indicator": code, "label": value_label(code, lang)}
+            for code in dashboard.indicators_of(frame)]
 
 
 @router.get("/map")

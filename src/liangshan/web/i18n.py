@@ -42,6 +42,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "map.metric.gep_per_km2": ("单位面积 GEP", "GEP per km²"),
     "map.metric.gep_gdp": ("GEP/GDP", "GEP/GDP"),
     "map.pilots": ("试点县（市）", "Pilot counties"),
+    "map.by_indicator": ("单项指标价值", "Value of one indicator"),
     "map.ranking": ("各县（市、区）数值", "Values by county"),
     "map.no_data": ("本年度尚无已发布的核算结果", "No published accounts for this year"),
     "map.hint": ("点击地图上的县查看详情", "Click a county on the map for details"),

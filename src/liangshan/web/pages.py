@@ -72,13 +72,9 @@ def dashboard_page(request: Request, session: WebSession, principal: WebPrincipa
     available = dashboard.years(session)
     wanted = _optional_year(year)
     chosen = wanted if wanted in available else (available[0] if available else None)
-    indicators: list[tuple[str, str]] = []
     ranking: list[dict[str, object]] = []
     has_gdp = False
-    if chosen is not None:
-        frame = dashboard.county_lines(session, chosen)
-        indicators = [(f"ind:{c}", value_label(c, lang))
-                      for c in dashboard.indicators_of(frame)]
+    if chosen is not None:  # the per-indicator options are fetched by the page (all lines)
         ranking = dashboard.map_chart(session, chosen, "gep", lang).rows
         has_gdp = bool(dashboard.map_chart(session, chosen, "gep_gdp", lang).rows)
     props = geo.county_properties()
@@ -86,7 +82,7 @@ def dashboard_page(request: Request, session: WebSession, principal: WebPrincipa
                "row": next((r for r in ranking if r["region_code"] == c), None)}
               for c in PILOT_COUNTIES]
     return page(request, "dashboard.html", principal, years=available, year=chosen,
-                indicators=indicators, ranking=ranking, pilots=pilots, has_gdp=has_gdp)
+                ranking=ranking, pilots=pilots, has_gdp=has_gdp)
 
 
 @router.get("/web/county/{code}")

@@ -105,6 +105,22 @@
   }
   window.addEventListener('resize', function () { chart.resize(); });
 
+  function loadIndicators() {
+    var group = document.getElementById('indicator-options');
+    if (!group || !year) { return; }
+    fetch('/web/api/indicators?year=' + encodeURIComponent(year) + '&lang=' + lang)
+      .then(function (r) { return r.json(); })
+      .then(function (items) {
+        items.forEach(function (it) {
+          var o = document.createElement('option');
+          o.value = it.metric; o.textContent = it.label;
+          group.appendChild(o);
+        });
+        group.dataset.loaded = String(items.length);
+      });
+  }
+
+  loadIndicators();
   fetch(mapEl.dataset.geo).then(function (r) { return r.json(); }).then(function (geo) {
     geo.features.forEach(function (f) { features[f.properties.code] = f.properties; });
     echarts.registerMap('guizhou', geo);
