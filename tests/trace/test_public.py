@@ -178,3 +178,37 @@ def test_the_html_page_says_plainly_when_an_event_fails(world):
         v=public.public_view(s, world.batch.code), json_url="/t/x.json")
     assert "验证失败 Verification FAILED" in html and "✘ failed" in html
     assert "已验证 Verified" not in html
+
+
+def test_origin_shows_published_gep_and_vep(world):
+    """A published county GEP (1 500.00 yuan = 150 000 fen) and a parcel VEP line of
+    250.00 yuan appear with the origin parcel; drafts do not."""
+    import pandas as pd
+
+    from liangshan.accounts import service as accounts
+    from liangshan.accounts.schemas import AccountIn
+    from liangshan.identity.access import SYSTEM
+
+    s = world.session
+    parcel = "522701000000JG00001"
+
+    def account(aid, kind, region, lines):
+        return AccountIn(id=aid, kind=kind, title="t", region_code="522701", year=2024,
+                         profile="ndrc-2022", manifest={"x": aid}, lines=pd.DataFrame({
+                             "region_code": [r for r, _ in lines],
+                             "service_class": ["regulating"] * len(lines),
+                             "indicator": ["water_conservation"] * len(lines),
+                             "value_fen": [v for _, v in lines]}))
+
+    accounts.store(s, SYSTEM, account("g" * 64, "GEP", "522701", [("522701", 150_000)]))
+    accounts.publish(s, SYSTEM, "g" * 64)
+    accounts.store(s, SYSTEM, account("v" * 64, "VEP", "522701",
+                                      [(parcel, 25_000), ("522701000000JG00002", 7)]))
+    b = world.new_batch(world.as_producer, origin_parcels=[])
+    s.commit()
+    values = public._values(s, parcel)
+    assert values["county_gep"]["value_yuan"] == "1500.00" and "parcel_vep" not in values
+    accounts.publish(s, SYSTEM, "v" * 64)
+    s.commit()
+    assert public._values(s, parcel)["parcel_vep"]["value_yuan"] == "250.00"
+    assert public.public_view(s, b.code)["origin"]["parcels"] == []
