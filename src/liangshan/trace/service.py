@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -47,6 +47,8 @@ MAX_FUTURE = timedelta(minutes=5)
 RECORDER_ROLES = frozenset({Role.ENTERPRISE, Role.COUNTY_OPERATOR, Role.DEPARTMENT_STAFF,
                             Role.PROVINCE_ADMIN})
 LEAF_KIND = "trace"
+#: Base of the PostgreSQL advisory-lock keys that serialise batch numbering ("tr" …).
+BATCH_LOCK_BASE = 0x7472 << 40
 
 
 def iso(t: datetime) -> str:
@@ -130,6 +132,11 @@ def _new_batch(session: Session, org: Organisation, actor: Principal, *, region_
                parcels: list[str], certifications: list[dict[str, Any]],
                brand_code: str | None, harvest: tuple[Any, Any], at: datetime) -> TraceBatch:
     product = codes.PRODUCT_TYPES[product_type][0]
+    if session.get_bind().dialect.name == "postgresql":
+        # Two requests of one producer must not both take the next batch number; the lock
+        # ends with the transaction (SQLite has a single writer already).
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": BATCH_LOCK_BASE + org.id * 1000 + int(product)})
     last = session.scalar(select(func.max(TraceBatch.batch_seq)).where(
         TraceBatch.producer_org_id == org.id, TraceBatch.product_code == product))
     seq = (last or 0) + 1
