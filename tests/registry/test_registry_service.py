@@ -191,7 +191,8 @@ def test_view_redacts_individuals_and_every_write_is_audited(db_session):
     db_session.commit()
     view = service.parcel_view(db_session, p.code)
     assert view.rights[0].holder_name == "王**" and view.rights[0].holder_id_number is None
-    assert set(view.links) == {"gep_vep", "credits", "loans", "compensation"}
+    # placeholders every view has; other domains may add their own (VIEW_EXTENSIONS)
+    assert {"gep_vep", "credits", "loans", "compensation"} <= set(view.links)
     full = service.parcel_view(db_session, p.code, show_personal=True)
     assert full.rights[0].holder_id_number == "520381199001011234"
     holders = service.parcels_of_holder(db_session, "王小明")
