@@ -132,11 +132,15 @@ def _new_batch(session: Session, org: Organisation, actor: Principal, *, region_
                parcels: list[str], certifications: list[dict[str, Any]],
                brand_code: str | None, harvest: tuple[Any, Any], at: datetime) -> TraceBatch:
     product = codes.PRODUCT_TYPES[product_type][0]
-    if session.get_bind().dialect.name == "postgresql":
-        # Two requests of one producer must not both take the next batch number; the lock
-        # ends with the transaction (SQLite has a single writer already).
+    # Two requests of one producer must not both take the next batch number. PostgreSQL:
+    # an advisory lock until the transaction ends; SQLite: a no-op write opens the write
+    # transaction now (its single writer), before the number is read.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                         {"k": BATCH_LOCK_BASE + org.id * 1000 + int(product)})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE trace_batches SET id = id WHERE 1 = 0"))
     last = session.scalar(select(func.max(TraceBatch.batch_seq)).where(
         TraceBatch.producer_org_id == org.id, TraceBatch.product_code == product))
     seq = (last or 0) + 1
