@@ -124,11 +124,13 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--clearing", action="store_true", help="settle_batch per transaction")
     p.add_argument("--net", action="store_true", help="with --clearing: net entries")
-    p.add_argument("--url", default="sqlite:///:memory:")
+    p.add_argument("--url", help="settle: a scratch database URL (SQLite file or PostgreSQL)")
     a = p.parse_args()
     if a.what == "engine":
         for _ in range(3):
             print(engine_bench(a.orders))
+    elif not a.url:
+        p.error("settle needs --url of a scratch database")
     else:
         print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net))
 

@@ -6,11 +6,12 @@ from datetime import date
 
 import pytest
 
-from liangshan.errors import Conflict
+from liangshan.errors import Conflict, InvalidInput
 from liangshan.identity.access import SYSTEM
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
 from liangshan.market import service
+from liangshan.market.instruments import get_instrument
 from liangshan.market.schemas import Beneficiary, IssueIn, TradeIn
 from liangshan.market.settlement import FEE_ACCOUNT, money_postings
 
@@ -95,3 +96,32 @@ def test_buyer_short_of_money_moves_nothing(db_engine):
         assert service.list_trades(s) == []
         assert ledger.entries_by_reference(s, "market:trade:t") == []
         assert service.serial_problems(s) == []
+
+
+def test_close_day_is_vwap_of_listed_trades_and_carries_over(db_session):
+    """10 kg @ 20.00 元 and 30 kg @ 21.00 元 listed, a block @ 15.00 ignored:
+    close = (200 + 630) / 40 = 20.75 元; the next day's band uses it."""
+    from datetime import timedelta
+
+    from liangshan.db import utcnow
+    from liangshan.market.instruments import SHANGHAI
+    from liangshan.market.modes import check_listed
+
+    a, b = org(db_session, "卖方"), org(db_session, "买方")
+    issue_project(db_session, a, 200_000)
+    service.deposit(db_session, SYSTEM, b, 10**10, "d")
+    for i, (mode, qty, price) in enumerate((("listed", 10, 2000), ("block", 100_000, 1500),
+                                            ("listed", 30, 2100))):
+        service.settle(db_session, SYSTEM, TradeIn(
+            instrument="EMIS-COD", mode=mode, seller_org_id=a, buyer_org_id=b, quantity=qty,
+            price_fen=price, idempotency_key=f"t{i}"))
+    today = utcnow().astimezone(SHANGHAI).date()
+    row = service.close_day(db_session, "EMIS-COD", today)
+    assert (row.open_fen, row.close_fen, row.volume) == (2000, 2075, 100_040)
+    tomorrow = today + timedelta(days=1)
+    assert service.previous_close(db_session, "EMIS-COD", tomorrow) == 2075
+    assert service.close_day(db_session, "EMIS-COD", tomorrow).close_fen == 2075  # carried
+    prev = service.previous_close(db_session, "EMIS-COD", tomorrow + timedelta(days=1))
+    check_listed(get_instrument("EMIS-COD"), 2282, 1, prev)  # 20.75 × 1.1 = 22.825
+    with pytest.raises(InvalidInput):
+        check_listed(get_instrument("EMIS-COD"), 2283, 1, prev)
