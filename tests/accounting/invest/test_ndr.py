@@ -80,8 +80,9 @@ def test_parity_with_invest(invest_inputs_factory, tmp_path: Path, algo: str, ho
         subsurface_critical_length_n=200, subsurface_eff_n=0.8, flow_dir_algorithm=algo,
         results_suffix="", n_workers=-1,
     )
+    ours_args = dict(args, intermediate_outputs="key")
     invest_ndr.execute(dict(args, workspace_dir=str(tmp_path / "invest")))
-    ndr.execute(dict(args, workspace_dir=str(tmp_path / "ours")))
+    ndr.execute(dict(ours_args, workspace_dir=str(tmp_path / "ours")))
     names = [*PIXEL_OUTPUTS, "intermediate_outputs/effective_retention_n",
              "intermediate_outputs/ndr_p"]
     rep = compare_outputs(tmp_path / "ours", tmp_path / "invest", names,

@@ -35,6 +35,7 @@ from liangshan.accounting.invest.sdr import (
     RasterWriter,
     accumulate,
     distance_to_channel,
+    intermediate_level,
     lookup,
     parse_algorithm,
     require,
@@ -53,7 +54,7 @@ LOGGER = logging.getLogger(__name__)
 TARGET_NODATA = -1.0  # ndr.py _TARGET_NODATA [V]
 IC_NODATA = float(np.finfo(np.float32).min)
 MAP_NODATA = float(np.finfo(np.float32).max)
-# intermediate rasters written by default; ``write_all_intermediates`` adds InVEST's others
+# intermediate rasters written with intermediate_outputs='key'; 'all' adds InVEST's others
 KEY_INTERMEDIATES = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p",
                      "ic_factor"}
 
@@ -294,9 +295,10 @@ def execute(args: dict[str, Any]) -> None:
     ``threshold_flow_accumulation`` [px], ``k_param``, ``calc_n`` and/or ``calc_p``, and
     for N ``subsurface_critical_length_n`` [m] and ``subsurface_eff_n``. Optional:
     ``results_suffix``, ``runoff_proxy_av``, ``flow_dir_algorithm`` ('MFD'/'D8'),
-    ``write_all_intermediates`` (default False: only ``KEY_INTERMEDIATES`` and the stream
-    raster go to ``intermediate_outputs/``; True adds d_dn, d_up, dist_to_channel,
-    runoff_proxy_index, loads, sub_ndr_n, flow accumulation and direction).
+    ``intermediate_outputs`` ('none' default: main outputs only; 'key': also
+    ``KEY_INTERMEDIATES`` and the stream raster under ``intermediate_outputs/``; 'all': also
+    d_dn, d_up, dist_to_channel, runoff_proxy_index, loads, sub_ndr_n, flow accumulation
+    and direction).
     """
     require(args, ["workspace_dir", "dem_path", "lulc_path", "runoff_proxy_path",
                    "watersheds_path", "biophysical_table_path",
@@ -308,6 +310,7 @@ def execute(args: dict[str, Any]) -> None:
     if "n" in nutrients:
         require(args, ["subsurface_critical_length_n", "subsurface_eff_n"], "NDR")
     algorithm = parse_algorithm(args)
+    intermediate_level(args)
     suffix = io.normalize_suffix(args.get("results_suffix"))
     ws = Path(args["workspace_dir"])
     tfa = io.as_float(args["threshold_flow_accumulation"], "threshold_flow_accumulation")
@@ -397,6 +400,7 @@ def execute(args: dict[str, Any]) -> None:
 def _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0, k_param,
                dist_ch, cell, eff_sub, crit_sub, out, inter, fields, writer, ws, suffix):
     """Per nutrient: loads, effective retention, NDR, exports (hands outputs to writer)."""
+    level = intermediate_level(args)
     for x in nutrients:
         cols = {c: table[c].astype(float) for c in (f"load_{x}", f"eff_{x}", f"crit_len_{x}")}
         app = table[f"load_type_{x}"].astype(str).str.lower() == "application-rate"
@@ -421,7 +425,7 @@ def _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0,
         fields[f"{x}_surface_export"] = out[f"{x}_surface_export"]
         writer.put(io.output_path(ws, f"{x}_surface_export.tif", suffix), surface_export,
                    TARGET_NODATA, np.float32)
-        for k in (f"effective_retention_{x}", f"ndr_{x}"):
+        for k in (f"effective_retention_{x}", f"ndr_{x}") if level != "none" else ():
             writer.put(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix),
                        inter[k][0], inter[k][1], np.float32)
         if x == "n":
@@ -443,7 +447,10 @@ def _write_rest(args, r, stream, out, inter, writer, ws, suffix):
     """The IC raster, the stream raster and, on request, every other intermediate."""
 
     fd_nd = 0 if r.algorithm == "mfd" else rt.D8_NODATA
-    keep_all = io.as_bool(args.get("write_all_intermediates", False))
+    level = intermediate_level(args)
+    if level == "none":
+        return
+    keep_all = level == "all"
     done = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p"}
     for k, (a, nd) in inter.items():
         if k not in done and (keep_all or k in KEY_INTERMEDIATES):

@@ -79,6 +79,17 @@ class RasterWriter:
             self.pool.shutdown(wait=True)
 
 
+def intermediate_level(args: dict[str, Any]) -> str:
+    """Which intermediate rasters to write: 'none' (default), 'key' or 'all'."""
+    level = str(args.get("intermediate_outputs") or "none").strip().lower()
+    if level not in {"none", "key", "all"}:
+        raise InvalidInput(
+            f"intermediate_outputs={args.get('intermediate_outputs')!r} is not supported",
+            hint="use 'none', 'key' or 'all'",
+        )
+    return level
+
+
 def parse_algorithm(args: dict[str, Any]) -> str:
     algo = str(args.get("flow_dir_algorithm") or "MFD").strip().lower()
     if algo not in {"mfd", "d8"}:
@@ -370,9 +381,10 @@ def execute(args: dict[str, Any]) -> None:
     ``lulc_path``, ``watersheds_path``, ``biophysical_table_path`` (``lucode``, ``usle_c``,
     ``usle_p``), ``threshold_flow_accumulation`` [px], ``k_param``, ``sdr_max``,
     ``ic_0_param``, ``l_max``. Optional: ``results_suffix``, ``drainage_path``,
-    ``flow_dir_algorithm`` ('MFD' default or 'D8'), ``write_all_intermediates`` (default
-    False: only sdr_factor, e_prime, ic and d_dn go to ``intermediate_outputs/``; True adds
-    f, ls, d_up, flow accumulation and direction); ``n_workers`` is accepted and ignored.
+    ``flow_dir_algorithm`` ('MFD' default or 'D8'), ``intermediate_outputs`` ('none'
+    default: main outputs and stream.tif only; 'key': also sdr_factor, e_prime, ic, d_dn
+    under ``intermediate_outputs/``; 'all': also f, ls, d_up, flow accumulation and
+    direction); ``n_workers`` is accepted and ignored.
     Raises InvalidInput on bad input; every output is written atomically.
     """
     require(
@@ -383,6 +395,7 @@ def execute(args: dict[str, Any]) -> None:
         "SDR",
     )
     algorithm = parse_algorithm(args)
+    intermediate_level(args)
     suffix = io.normalize_suffix(args.get("results_suffix"))
     ws = Path(args["workspace_dir"])
     tfa = io.as_float(args["threshold_flow_accumulation"], "threshold_flow_accumulation")
@@ -456,13 +469,14 @@ def _compute(args, inp, valid, w, cp, algorithm, tfa, k_param, sdr_max, ic_0, l_
     for k, (a, nd) in out32.items():
         if k not in ("rkls", "usle"):
             writer.put(io.output_path(ws, f"{k}.tif", suffix), a, nd, np.float32)
-    inter = [
+    level = intermediate_level(args)
+    inter = [] if level == "none" else [
         ("sdr_factor", sdr, TARGET_NODATA, np.float32),
         ("e_prime", e_prime, TARGET_NODATA, np.float32),
         ("ic", ic, IC_NODATA, np.float32),
         ("d_dn", d_dn, rt.DIST_NODATA, np.float32),
     ]
-    if io.as_bool(args.get("write_all_intermediates", False)):
+    if level == "all":
         inter += [
             ("f", flux, -1.0, np.float32),
             ("ls", ls, MAP_NODATA, np.float32),
