@@ -12,6 +12,10 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed-test ]; th
   .venv/bin/python -m pip install --quiet -e '.[test]'
   touch .venv/.installed-test
 fi
+# The browser tests drive Debian's Chromium (installed once with apt-get).
+if [ "${LIANGSHAN_SKIP_BROWSER:-0}" != 1 ]; then
+  bash scripts/install_browser.sh
+fi
 # The InVEST-parity tests compare against natcap.invest itself (optional extra).
 if [ -f scripts/install_invest.sh ] && [ "${LIANGSHAN_SKIP_INVEST:-0}" != 1 ]; then
   bash scripts/install_invest.sh .venv

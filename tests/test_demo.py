@@ -35,15 +35,19 @@ def test_demo_publishes_two_years_with_reports(tmp_path, db_engine, monkeypatch)
     with session_factory(db_engine)() as session:
         stored = accounts.list_accounts(session, published_only=True)
         assert {a.year for a in stored} == set(YEARS)
+        # each pilot county publishes its own account for each year
+        assert {(a.region_code, a.year) for a in stored} == {
+            (c, y) for c in ("520381", "520521", "520621", "522634", "522701") for y in YEARS}
         for row in stored:
             # GEP per km² of a Guizhou county is of the order of 10⁷ 元/km² (GEP_METHOD §11).
             assert row.sample_data and row.gep_fen > 0
             per_km2 = row.summary["gep_per_km2_yuan"]
             assert 1e6 < per_km2 < 1e8, per_km2
+            assert 0.5 < row.summary["gep_gdp_ratio"] < 20  # Guizhou 2010: 4.3 × GDP
         assert ledger.verify_log(session) == []
-        assert ledger.log_size(session) >= 2
+        assert ledger.log_size(session) >= 2 * 5
 
     again = run_demo(out, resolution_m=1000.0, console=Console(file=io.StringIO()))
     assert again.account_ids == result.account_ids  # same inputs, same account IDs
     with session_factory(db_engine)() as session:
-        assert len(accounts.list_accounts(session)) == len(YEARS)
+        assert len(accounts.list_accounts(session)) == 5 * len(YEARS)

@@ -34,24 +34,29 @@ SEED = 42
 
 @dataclass
 class DemoResult:
-    """What the demo produced: account IDs by year, and where the reports went."""
+    """What the demo produced: the counties' account IDs by year, and where the reports went."""
 
     out: Path
-    account_ids: dict[int, str] = field(default_factory=dict)
+    account_ids: dict[int, list[str]] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
     seeded: dict[str, dict[str, int] | str] = field(default_factory=dict)
 
 
-def _store_and_publish(account: Account, title: str) -> str:
-    engine = get_engine()
-    with session_scope(engine) as session:
-        row = accounts.store(session, SYSTEM, AccountIn(
-            id=account.id, kind=account.kind, title=title, region_code="52", year=account.year,
-            profile=account.profile, lines=account.lines(), manifest=account.manifest,
-            summary=account.summary(), sample_data=True))
-        if row.status != "published":
-            accounts.publish(session, SYSTEM, row.id)
-        return row.id
+def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
+    """Each county publishes its own account (its own ID, its own log leaf)."""
+    ids = []
+    with session_scope(get_engine()) as session:
+        for code in account.regions:
+            county = account.for_region(code)
+            title = f"{names.get(code, code)} {account.year} 年 GEP (样例数据 sample data)"
+            row = accounts.store(session, SYSTEM, AccountIn(
+                id=county.id, kind=county.kind, title=title, region_code=code,
+                year=county.year, profile=county.profile, lines=county.lines(),
+                manifest=county.manifest, summary=county.summary(), sample_data=True))
+            if row.status != "published":
+                accounts.publish(session, SYSTEM, row.id)
+            ids.append(row.id)
+    return ids
 
 
 def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, dict[str, int] | str]:
@@ -114,8 +119,7 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
 
     with progress_bar("3/4 入库与发布 store and publish") as report:
         for i, (year, account) in enumerate(sorted(results.items())):
-            title = f"贵州省五个试点县 {year} 年 GEP (样例数据 sample data)"
-            result.account_ids[year] = _store_and_publish(account, title)
+            result.account_ids[year] = _store_and_publish(account, names)
             report(f"{year} published", (i + 1) / len(results))
 
     with progress_bar("4/4 登记、普查与监测 registry, census, monitoring") as report:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 
-from tests.accounting import _small_case as sc
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from liangshan.accounting.account import compare, region_at, to_fen
 from liangshan.accounting.run import run_gep
 from liangshan.errors import InvalidInput
+from tests.accounting import _small_case as sc
 
 
 @pytest.fixture(scope="module")

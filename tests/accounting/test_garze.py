@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 
-from tests.accounting import _garze_data as g
 import pandas as pd
 import pytest
 
 from liangshan.accounting.run import run_gep
+from tests.accounting import _garze_data as g
 
 YI = 1e8
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.accounting import _small_case as sc
 import pandas as pd
 import pytest
 
@@ -12,6 +11,7 @@ from liangshan.accounting.profiles import load_profile
 from liangshan.accounting.provisioning import provisioning_records
 from liangshan.accounting.valuation import ValuationContext
 from liangshan.errors import InvalidInput
+from tests.accounting import _small_case as sc
 
 
 def _local(tmp_path, settings: str, indicators: str = "", parent="ndrc-2022"):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 
-from tests.accounting import _small_case as sc
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
 from liangshan.accounting.reports import export_csv, export_json, write_html, write_xlsx
 from liangshan.accounting.run import run_gep
+from tests.accounting import _small_case as sc
 
 
 @pytest.fixture(scope="module")

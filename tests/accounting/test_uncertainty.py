@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from tests.accounting import _garze_data as gz
-from tests.accounting import _small_case as sc
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +11,8 @@ import pytest
 from liangshan.accounting.run import run_gep
 from liangshan.accounting.uncertainty import monte_carlo
 from liangshan.errors import InvalidInput
+from tests.accounting import _garze_data as gz
+from tests.accounting import _small_case as sc
 
 
 def _one_row_account():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.accounting import _small_case as sc
 import pandas as pd
 import pytest
 
@@ -11,6 +10,7 @@ from liangshan.accounting.params import PriceBook, read_price_indices
 from liangshan.accounting.profiles import load_profile
 from liangshan.accounting.valuation import ValuationContext, value_physical
 from liangshan.errors import InvalidInput
+from tests.accounting import _small_case as sc
 
 
 def _ctx(profile="ndrc-2022", year=2022):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pytest
-from tests.accounting._study_fixture import CRS, RES, X0, Y0, YEAR, make_study
 from shapely.geometry import box
 
 from liangshan.accounting.run import run_gep
 from liangshan.accounting.vep import run_vep
 from liangshan.datasets.study import StudyArea
 from liangshan.errors import InvalidInput
+from tests.accounting._study_fixture import CRS, RES, X0, Y0, YEAR, make_study
 
 
 @pytest.mark.slow

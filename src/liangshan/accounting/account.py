@@ -295,6 +295,27 @@ class Account:
         acc.records["value_fen"] = agg["value_fen"].astype("Int64").to_numpy()
         return acc
 
+    def for_region(self, code: str) -> Account:
+        """The account of one region: its own rows, gaps and ratios, and its own content ID
+        (the run's manifest plus ``region``), so each county publishes its own account."""
+        from liangshan.accounting.manifest import account_id
+
+        code = str(code)
+        if code not in self.regions:
+            raise InvalidInput(f"region {code} is not in this account",
+                               hint=f"regions here: {', '.join(self.regions)}")
+        manifest = {k: v for k, v in self.manifest.items() if k != "account_id"}
+        manifest["region"] = code
+        manifest["account_id"] = account_id(manifest)
+        return Account(
+            records=self.records[self.records["region_code"] == code].copy(), year=self.year,
+            profile=self.profile, gaps=self.gaps[self.gaps["region_code"].astype(str).isin(
+                [code, "", "None", "nan"])].copy(),
+            rules=list(self.rules),
+            socioeconomic=self.socioeconomic[self.socioeconomic["region_code"] == code].copy(),
+            manifest=manifest, warnings=list(self.warnings),
+            region_names={code: self.region_names.get(code, code)})
+
     # -- storage hand-over ----------------------------------------------------------------
     @property
     def kind(self) -> str:
@@ -329,6 +350,7 @@ class Account:
 
         return {"gep_fen": self.gep_fen(),
                 **{f"{c}_fen": int(t[f"{c}_fen"].sum()) for c in CLASSES},
+                "gdp_yuan": num(gdp), "population": num(pop), "area_km2": num(area),
                 "gep_gdp_ratio": num(gep / gdp) if gdp else None,
                 "gep_per_capita_yuan": num(gep / pop) if pop else None,
                 "gep_per_km2_yuan": num(gep / area) if area else None,

@@ -23,6 +23,7 @@ ROUTERS = (
     "liangshan.accounts.api:router",
     "liangshan.registry.api:router",
     "liangshan.catalog.api:router",
+    "liangshan.opendata.api:router",
     "liangshan.trace.api:router",
     "liangshan.market.api:router",
 )
@@ -71,4 +72,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return {"status": "ok", "version": liangshan.__version__}
 
     _include_routers(app)
+    from liangshan.web import mount_web
+
+    mount_web(app)
     return app
