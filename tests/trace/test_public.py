@@ -195,7 +195,8 @@ def test_origin_shows_published_gep_and_vep(world):
     def account(aid, kind, region, lines):
         return AccountIn(id=aid, kind=kind, title="t", region_code="522701", year=2024,
                          profile="ndrc-2022", manifest={"x": aid}, lines=pd.DataFrame({
-                             "region_code": [r for r, _ in lines],
+                             "region_code": ["522701"] * len(lines),
+                             "item": [r for r, _ in lines],
                              "service_class": ["regulating"] * len(lines),
                              "indicator": ["water_conservation"] * len(lines),
                              "value_fen": [v for _, v in lines]}))

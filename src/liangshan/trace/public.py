@@ -218,8 +218,10 @@ def _values(session: Session, parcel_code: str) -> dict[str, Any]:
         out["county_gep"] = {"year": latest.year, "value_yuan": accounts.fen_to_yuan(
             latest.gep_fen), "account_id": latest.id, "log_index": latest.log_index}
     for acc in (a for a in published if a.kind == "VEP"):
+        # [NF] convention: a VEP line names its parcel in ``item`` (line region codes hold
+        # at most 12 characters, parcel codes 19); a region_code equal to it also counts.
         fen = sum(line.value_fen for line in accounts.lines(session, acc.id)
-                  if line.region_code == parcel_code)
+                  if parcel_code in (line.item, line.region_code))
         if fen:
             out["parcel_vep"] = {"year": acc.year, "value_yuan": accounts.fen_to_yuan(fen),
                                  "account_id": acc.id}

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from liangshan.config import get_settings
@@ -37,6 +37,9 @@ from liangshan.identity.service import record
 from liangshan.ledger.log import canonical_json
 from liangshan.ledger.note import NoteSigner, NoteVerifier, generate_signer, parse_signer_key
 from liangshan.trace.models import OrgKey
+
+#: Base of the PostgreSQL advisory-lock keys that serialise key registration ("tk" …).
+KEY_LOCK_BASE = 0x746B << 40
 
 
 def key_name(org_id: int) -> str:
@@ -67,6 +70,12 @@ def _write_private(path: Path, text: str) -> bool:
 def _register(session: Session, org_id: int, public_key: bytes) -> OrgKey:
     verifier = NoteVerifier(key_name(org_id), public_key)
     kid = verifier.key_id.hex()
+    # Serialise first registrations: two requests of a new organisation would both insert.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": KEY_LOCK_BASE + org_id})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE trace_org_keys SET id = id WHERE 1 = 0"))
     row = session.scalar(select(OrgKey).where(OrgKey.key_id == kid))
     if row is not None:
         if row.org_id != org_id or bytes(row.public_key) != public_key:
