@@ -10,12 +10,16 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from liangshan.errors import InvalidInput, LiangshanError
+
+if TYPE_CHECKING:
+    from liangshan.accounting.account import Account
+    from liangshan.datasets.study import StudyArea
 
 app = typer.Typer(help="Liangshan 两山 — 生态产品价值实现平台 / ecological product value platform",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -94,7 +98,7 @@ def user_create(
         password = getpass.getpass("password (at least 10 characters): ")
     try:
         data = UserIn(username=username, display_name=display_name or username,
-                      password=password, role=role, region_code=region)  # type: ignore[arg-type]
+                      password=password, role=role, region_code=region)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidInput(f"{first['loc'][0]}: {first['msg']}",
@@ -141,7 +145,7 @@ def sample_data(
     console.print(f"study area written to {path}")
 
 
-def _open_study(path: Path):  # type: ignore[no-untyped-def]
+def _open_study(path: Path) -> StudyArea:
     from liangshan.datasets.study import StudyArea
 
     return StudyArea.open(path)
@@ -187,7 +191,7 @@ def gep_run(
         _store_account(account, title, area.is_sample, publish)
 
 
-def _store_account(account, title: str, sample: bool, publish: bool) -> None:  # type: ignore[no-untyped-def]
+def _store_account(account: Account, title: str, sample: bool, publish: bool) -> None:
     from liangshan.accounts import service as accounts
     from liangshan.accounts.schemas import AccountIn
     from liangshan.db import get_engine, session_scope
@@ -208,7 +212,7 @@ def _store_account(account, title: str, sample: bool, publish: bool) -> None:  #
         console.print(f"stored as account {row.id} ({row.status})")
 
 
-def _saved_account(folder: Path):  # type: ignore[no-untyped-def]
+def _saved_account(folder: Path) -> Account:
     from liangshan.accounting.account import Account
 
     path = folder / "gep_account.json" if folder.is_dir() else folder

@@ -58,7 +58,7 @@ def _physical(study: Any, year: int, progress: Progress | None,
         raise InvalidInput("run_gep: no study area and no physical account given",
                            hint="pass a StudyArea, or physical=<DataFrame>")
     try:
-        from liangshan.accounting.physical import physical_account  # type: ignore
+        from liangshan.accounting.physical import physical_account
     except ImportError as e:
         raise ConfigurationError(
             "the physical accounting engine (liangshan.accounting.physical) is not available",

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from liangshan.accounts.models import AccountLine, StoredAccount
@@ -78,18 +78,15 @@ def store(session: Session, actor: Principal, account: AccountIn) -> StoredAccou
     columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in account.lines.columns]
     records = []
     for rec in account.lines[columns].to_dict("records"):
-        clean = {k: (None if _missing(v) else v) for k, v in rec.items()}
+        clean: dict[str, Any] = {str(k): (None if _missing(v) else v) for k, v in rec.items()}
         clean["value_fen"] = int(clean["value_fen"])
-        if clean.get("ecosystem_code") is not None:
-            clean["ecosystem_code"] = int(clean["ecosystem_code"])
-        if clean.get("price") is not None:
-            clean["price"] = str(clean["price"])
-        if clean.get("quantity") is not None:
-            clean["quantity"] = float(clean["quantity"])
         clean["region_code"] = str(clean["region_code"])
+        for key, cast in (("ecosystem_code", int), ("price", str), ("quantity", float)):
+            if clean.get(key) is not None:
+                clean[key] = cast(clean[key])
         records.append({"account_id": row.id, **clean})
     if records:
-        session.execute(AccountLine.__table__.insert(), records)
+        session.execute(insert(AccountLine), records)
     record(session, actor, "create", "account", row.id, region_code=row.region_code,
            detail={"year": row.year, "profile": row.profile, "gep_fen": total})
     return row
