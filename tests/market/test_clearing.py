@@ -36,7 +36,7 @@ def _world(session, inst: str, tag: str):
 @pytest.mark.parametrize("net", [False, True])
 def test_batch_equals_one_by_one(db_session, net):
     batch_orgs, batch_trades = _world(db_session, "EMIS-COD", "B")
-    single_orgs, single_trades = _world(db_session, "EMIS-SO2", "S")
+    single_orgs, single_trades = _world(db_session, "WATER", "S")
     rows = settle_batch(db_session, SYSTEM, batch_trades, batch_key="b1", net=net)
     singles = [service.settle(db_session, SYSTEM, t) for t in single_trades]
     strip = [[s.split("/", 1)[1] for s in r.serials] for r in rows]
@@ -46,11 +46,11 @@ def test_batch_equals_one_by_one(db_session, net):
     for a, b in zip(batch_orgs, single_orgs, strict=True):
         assert service.money_balance(db_session, a) == service.money_balance(db_session, b)
         assert service.unit_balance(db_session, "EMIS-COD", a) == \
-            service.unit_balance(db_session, "EMIS-SO2", b)
+            service.unit_balance(db_session, "WATER", b)
     assert [(h.serial_start, h.serial_end) for h in
             service.holdings(db_session, "EMIS-COD", batch_orgs[2])] == \
         [(h.serial_start, h.serial_end) for h in
-         service.holdings(db_session, "EMIS-SO2", single_orgs[2])]
+         service.holdings(db_session, "WATER", single_orgs[2])]
     assert settle_batch(db_session, SYSTEM, batch_trades, batch_key="b1")[0].id == rows[0].id
     entries = ledger.entries_by_reference(db_session, "market:batch:b1")
     assert len(entries) == 2

@@ -40,7 +40,7 @@ st.time = _Clock
 engine = make_engine(sys.argv[1])
 with session_scope(engine) as s:
     st.settle(s, SYSTEM, TradeIn(instrument="EMIS-COD", mode="listed", seller_org_id=int(sys.argv[3]),
-              buyer_org_id=int(sys.argv[4]), quantity=40, price_fen=250, idempotency_key="crash"))
+              buyer_org_id=int(sys.argv[4]), quantity=40, price_fen=2000, idempotency_key="crash"))
 print("committed")
 """
 
@@ -74,9 +74,9 @@ def test_kill_between_unit_and_money_leg_then_retry(db_engine: Engine, tmp_path:
     with session_scope(db_engine) as s:
         seller, buyer = org(s, "卖方"), org(s, "买方")
         issue_project(s, seller, 100)
-        service.deposit(s, SYSTEM, buyer, 50_000, "d")
+        service.deposit(s, SYSTEM, buyer, 100_000, "d")
     before = _state(db_engine, seller, buyer)
-    assert before == (100, 0, 0, 50_000, 0)
+    assert before == (100, 0, 0, 100_000, 0)
 
     proc, marker = _child(db_engine, tmp_path, seller, buyer, "60")
     deadline = time.monotonic() + 60
@@ -92,7 +92,7 @@ def test_kill_between_unit_and_money_leg_then_retry(db_engine: Engine, tmp_path:
     proc, _ = _child(db_engine, tmp_path, seller, buyer, None)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert _state(db_engine, seller, buyer) == (60, 40, 10_000, 40_000, 1)  # all of it
+    assert _state(db_engine, seller, buyer) == (60, 40, 80_000, 20_000, 1)  # all of it
     with session_scope(db_engine) as s:
         entries = ledger.entries_by_reference(s, "market:trade:crash")
         assert [e.idempotency_key for e in entries] == ["market:trade:crash:units",

@@ -29,13 +29,13 @@ def test_money_leg_hand_computed():
 def test_primary_sale_pays_the_village_share_resale_does_not(db_session):
     seller, buyer, third = org(db_session, "合作社"), org(db_session, "电厂"), org(db_session, "丙")
     village = org(db_session, "丙安村集体经济组织", "village_collective")
-    issue_project(db_session, seller, 100, beneficiaries=[
+    issue_project(db_session, seller, 100, instrument="WATER", beneficiaries=[
         {"org_id": village, "share_bp": 1000, "role": "village_collective"}])
     service.deposit(db_session, SYSTEM, buyer, 1_000_000, "d1")
     t = service.settle(db_session, SYSTEM, TradeIn(
-        instrument="EMIS-COD", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
+        instrument="WATER", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
         quantity=100, price_fen=1234, idempotency_key="t1", fee_bp=75))
-    assert t.serials == ["EMIS-COD/2024/1-100"]
+    assert t.serials == ["WATER/2024/1-100"]
     assert service.money_balance(db_session, buyer) == 1_000_000 - 124_325
     assert service.money_balance(db_session, seller) == 110_135
     assert service.money_balance(db_session, village) == 12_340
@@ -44,17 +44,17 @@ def test_primary_sale_pays_the_village_share_resale_does_not(db_session):
     # resale: no share
     service.deposit(db_session, SYSTEM, third, 10, "d3")
     t2 = service.settle(db_session, SYSTEM, TradeIn(
-        instrument="EMIS-COD", mode="block", seller_org_id=buyer, buyer_org_id=third,
+        instrument="WATER", mode="auction", seller_org_id=buyer, buyer_org_id=third,
         quantity=10, price_fen=1, idempotency_key="t2"))
     assert t2.shares == []
     # replay returns the same trade; changed terms under the key are refused
     again = service.settle(db_session, SYSTEM, TradeIn(
-        instrument="EMIS-COD", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
+        instrument="WATER", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
         quantity=100, price_fen=1234, idempotency_key="t1", fee_bp=75))
     assert again.id == t.id
     with pytest.raises(Conflict, match="other terms"):
         service.settle(db_session, SYSTEM, TradeIn(
-            instrument="EMIS-COD", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
+            instrument="WATER", mode="listed", seller_org_id=seller, buyer_org_id=buyer,
             quantity=99, price_fen=1234, idempotency_key="t1"))
     assert service.serial_problems(db_session) == []
     assert ledger.verify_log(db_session) == []
@@ -88,7 +88,7 @@ def test_buyer_short_of_money_moves_nothing(db_engine):
     with pytest.raises(InsufficientBalance), session_scope(db_engine) as s:
         service.settle(s, SYSTEM, TradeIn(
             instrument="EMIS-COD", mode="listed", seller_org_id=a, buyer_org_id=b,
-            quantity=10, price_fen=10, idempotency_key="t"))
+            quantity=10, price_fen=2000, idempotency_key="t"))
     with session_scope(db_engine) as s:
         assert service.unit_balance(s, "EMIS-COD", a) == 10
         assert service.unit_balance(s, "EMIS-COD", b) == 0
@@ -125,3 +125,26 @@ def test_close_day_is_vwap_of_listed_trades_and_carries_over(db_session):
     check_listed(get_instrument("EMIS-COD"), 2282, 1, prev)  # 20.75 × 1.1 = 22.825
     with pytest.raises(InvalidInput):
         check_listed(get_instrument("EMIS-COD"), 2283, 1, prev)
+
+
+def test_settlement_enforces_the_mode_rules(db_session):
+    """EMIS-COD: reference 20 元/kg [V 株洲 2016], listed ±10 %, block ≥ 100,000 kg ±30 %."""
+    a, b = org(db_session, "卖方"), org(db_session, "买方")
+    issue_project(db_session, a, 200_000)
+    service.deposit(db_session, SYSTEM, b, 10**10, "d")
+
+    def trade(mode, qty, price, key):
+        return service.settle(db_session, SYSTEM, TradeIn(
+            instrument="EMIS-COD", mode=mode, seller_org_id=a, buyer_org_id=b, quantity=qty,
+            price_fen=price, idempotency_key=key))
+
+    with pytest.raises(InvalidInput, match="outside ±10 %"):
+        trade("listed", 10, 2201, "x1")
+    with pytest.raises(InvalidInput, match="at least 100000"):
+        trade("block", 99_999, 2000, "x2")
+    with pytest.raises(InvalidInput, match="below 100000"):
+        trade("continuous", 100_000, 2000, "x3")
+    with pytest.raises(InvalidInput, match="outside ±30 %"):
+        trade("block", 100_000, 1399, "x4")
+    assert trade("block", 100_000, 1400, "ok").gross_fen == 140_000_000
+    assert service.list_trades(db_session)[0].idempotency_key == "ok"

@@ -33,9 +33,14 @@ from liangshan.ledger.service import InsufficientBalance
 from liangshan.market.instruments import get_instrument
 from liangshan.market.issuance import money_account, serial_label, unit_account
 from liangshan.market.models import Issuance, Trade, UnitBlock
-from liangshan.market.modes import check_fixed
 from liangshan.market.schemas import TradeIn
-from liangshan.market.settlement import fee_account, money_postings
+from liangshan.market.settlement import (
+    check_trade,
+    fee_account,
+    money_postings,
+    previous_close,
+    trade_day,
+)
 
 
 @dataclass
@@ -118,12 +123,15 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
         acc = accounts.get(("CNY", org))
         return acc if acc is not None else _keep(("CNY", org), money_account(session, org))
 
+    closes: dict[str, int | None] = {}
+    day = trade_day(utcnow())
     for t in trades:
         if t.seller_org_id == t.buyer_org_id:
             raise InvalidInput(f"trade {t.idempotency_key}: two different parties needed")
         inst = get_instrument(t.instrument)
-        if inst.fixed_price_fen is not None or t.mode == "fixed":
-            check_fixed(inst, t.price_fen, t.quantity)
+        if inst.code not in closes:
+            closes[inst.code] = previous_close(session, inst.code, day)
+        check_trade(inst, t, closes[inst.code])
         units(t.instrument, t.seller_org_id)
         units(t.instrument, t.buyer_org_id)
         cash(t.seller_org_id)

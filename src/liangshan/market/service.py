@@ -51,7 +51,7 @@ from liangshan.market.models import DailyPrice, Issuance, Trade
 from liangshan.market.modes import Deal, Mode, closing_price, opening_price
 from liangshan.market.reports import registry_report, report_csv
 from liangshan.market.schemas import TradeIn
-from liangshan.market.settlement import deposit, settle
+from liangshan.market.settlement import deposit, previous_close, settle
 
 __all__ = [
     "add_demand", "add_listing", "cancel", "close_day", "counted_forest_mu", "deposit", "get_instrument",
@@ -88,14 +88,6 @@ def _org(party: Hashable) -> int:
     if not isinstance(party, int):
         raise TypeError(f"deal party {party!r} is not an organisation id")
     return party
-
-
-def previous_close(session: Session, instrument: str, day: date) -> int | None:
-    """The latest closing price (fen) before ``day``, or None."""
-    row = session.scalars(select(DailyPrice).where(
-        DailyPrice.instrument == instrument, DailyPrice.day < day)
-        .order_by(DailyPrice.day.desc())).first()
-    return None if row is None else row.close_fen
 
 
 def list_trades(session: Session, *, instrument: str | None = None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -33,10 +34,10 @@ from liangshan.identity.access import Principal
 from liangshan.identity.models import Role
 from liangshan.identity.service import record
 from liangshan.ledger import service as ledger
-from liangshan.market.instruments import get_instrument
+from liangshan.market.instruments import SHANGHAI, Instrument, get_instrument
 from liangshan.market.issuance import labels, money_account, move_blocks, unit_account
-from liangshan.market.models import Issuance, Trade
-from liangshan.market.modes import check_fixed
+from liangshan.market.models import DailyPrice, Issuance, Trade
+from liangshan.market.modes import check_block, check_fixed, check_listed, check_tick_lot
 from liangshan.market.schemas import TradeIn
 
 #: Test hook: seconds to sleep between the unit leg and the money leg (crash tests).
@@ -64,6 +65,32 @@ def deposit(session: Session, actor: Principal, org_id: int, amount_fen: int,
                       reference=f"market:deposit:{idempotency_key}")
     record(session, actor, "deposit", "market_money", org_id, detail={"fen": amount_fen})
     return ledger.balance(session, acc)
+
+
+def trade_day(at: datetime) -> date:
+    """The Asia/Shanghai trading date of a moment."""
+    return at.astimezone(SHANGHAI).date()
+
+
+def previous_close(session: Session, instrument: str, day: date) -> int | None:
+    """The latest closing price (fen) recorded before ``day``, or None."""
+    row = session.scalars(select(DailyPrice).where(
+        DailyPrice.instrument == instrument, DailyPrice.day < day)
+        .order_by(DailyPrice.day.desc())).first()
+    return None if row is None else row.close_fen
+
+
+def check_trade(inst: Instrument, data: TradeIn, prev_close_fen: int | None) -> None:
+    """The rules of the trade's mode: fixed price; listed/continuous size and ±band; block
+    threshold and ±band; auction tick and lot (its reserve was checked by the auction)."""
+    if inst.fixed_price_fen is not None or data.mode == "fixed":
+        check_fixed(inst, data.price_fen, data.quantity)
+    elif data.mode == "block":
+        check_block(inst, data.price_fen, data.quantity, prev_close_fen)
+    elif data.mode in ("listed", "continuous"):
+        check_listed(inst, data.price_fen, data.quantity, prev_close_fen)
+    else:
+        check_tick_lot(inst, data.price_fen, data.quantity)
 
 
 def _terms(t: Trade) -> tuple[Any, ...]:
@@ -99,8 +126,6 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
     if data.seller_org_id == data.buyer_org_id:
         raise InvalidInput("a trade needs two different parties")
     inst = get_instrument(data.instrument)
-    if inst.fixed_price_fen is not None or data.mode == "fixed":
-        check_fixed(inst, data.price_fen, data.quantity)
     seller_units = unit_account(session, inst.code, data.seller_org_id)  # takes the ledger lock
     seen = session.scalars(select(Trade).where(
         Trade.idempotency_key == data.idempotency_key)).first()
@@ -110,6 +135,7 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
             raise Conflict(f"idempotency key {data.idempotency_key!r} settled trade {seen.id} "
                            f"with other terms", hint="use a new key per trade")
         return seen
+    check_trade(inst, data, previous_close(session, inst.code, trade_day(utcnow())))
     buyer_units = unit_account(session, inst.code, data.buyer_org_id)
     seller_cash = money_account(session, data.seller_org_id)
     buyer_cash = money_account(session, data.buyer_org_id)
