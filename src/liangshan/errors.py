@@ -72,6 +72,13 @@ class Forbidden(LiangshanError, PermissionError):
     http_status = 403
 
 
+class RateLimited(LiangshanError):
+    """Too many requests in the last minute for this key or client."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
 class ConfigurationError(LiangshanError, RuntimeError):
     """Settings that cannot work (placeholder secret, unreachable database …)."""
 

@@ -30,6 +30,7 @@ class Principal:
     organisation_id: int | None = None
     api_key_id: int | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    rate_limit_per_minute: int | None = None  # API keys only
 
     @property
     def label(self) -> str:

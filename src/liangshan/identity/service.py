@@ -190,7 +190,8 @@ def principal_from_api_key(session: Session, key: str) -> Principal:
         raise NotAuthenticated("the API key's owner is disabled", hint="ask a province admin")
     return Principal(role=Role(owner.role), region_code=owner.region_code, user_id=owner.id,
                      username=owner.username, organisation_id=owner.organisation_id,
-                     api_key_id=row.id, scopes=frozenset(row.scopes))
+                     api_key_id=row.id, scopes=frozenset(row.scopes),
+                     rate_limit_per_minute=row.rate_limit_per_minute)
 
 
 def revoke_api_key(session: Session, actor: Principal, key_id: int) -> None:

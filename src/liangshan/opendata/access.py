@@ -22,19 +22,12 @@ from fastapi.routing import APIRoute
 from liangshan.api.deps import OptionalPrincipalDep, SessionDep
 from liangshan.catalog.models import OpenDataRequest
 from liangshan.db import utcnow
-from liangshan.errors import Forbidden, LiangshanError
+from liangshan.errors import Forbidden, LiangshanError, RateLimited
 from liangshan.identity.access import Principal
 
 #: Requests per minute allowed to one anonymous client address.
 ANONYMOUS_PER_MINUTE = 60
 WINDOW_S = 60.0
-
-
-class RateLimited(LiangshanError):
-    """Too many requests in the last minute for this key or client."""
-
-    code = "rate_limited"
-    http_status = 429
 
 
 class SlidingWindow:
@@ -65,14 +58,6 @@ def _limiter(request: Request) -> SlidingWindow:
     return limiter
 
 
-def _key_limit(session: Any, api_key_id: int) -> int:
-    # identity exposes no getter for a key's limit yet; read the column directly
-    from liangshan.identity.models import ApiKey
-
-    row = session.get(ApiKey, api_key_id)
-    return int(row.rate_limit_per_minute) if row is not None else ANONYMOUS_PER_MINUTE
-
-
 def reader(scope: str) -> Callable[..., Principal | None]:
     """Dependency: check scope and rate limit; returns the principal (None: anonymous)."""
 
@@ -84,7 +69,8 @@ def reader(scope: str) -> Callable[..., Principal | None]:
                 raise Forbidden(f"API key {actor.api_key_id} lacks scope '{scope}' or "
                                 f"'read:public' (it has: {', '.join(sorted(actor.scopes))})",
                                 hint=f"create a key with scope {scope}")
-            caller, limit = f"key:{actor.api_key_id}", _key_limit(session, actor.api_key_id)
+            caller = f"key:{actor.api_key_id}"
+            limit = actor.rate_limit_per_minute or ANONYMOUS_PER_MINUTE
         elif actor is not None:
             caller, limit = f"user:{actor.user_id}", 10 * ANONYMOUS_PER_MINUTE
         else:
