@@ -65,8 +65,23 @@ def test_issue_settle_report_round_trip(client):
     r = client.post("/market/trades", json=trade | {"idempotency_key": "t2", "quantity": 300},
                     headers=firm)
     assert r.status_code == 409 and r.json()["error"] == "insufficient_balance"
+    batch = {"batch_key": "b", "net": True, "trades": [
+        trade | {"idempotency_key": "b1", "quantity": 10},
+        trade | {"idempotency_key": "b2", "quantity": 5}]}
+    assert client.post("/market/trades/batch", json=batch, headers=firm).status_code == 403
+    r = client.post("/market/trades/batch", json=batch, headers=admin)
+    assert r.status_code == 201 and [t["serials"] for t in r.json()] == [
+        ["WATER/2024/101-110"], ["WATER/2024/111-115"]]
+    assert client.get("/market/trades", headers=firm).json()[0]["price_fen"] == 50
     blocks = client.get(f"/market/holdings/{buyer}/WATER", headers=firm).json()
-    assert [(b["serial_start"], b["serial_end"]) for b in blocks] == [(1, 100)]
+    assert [(b["serial_start"], b["serial_end"]) for b in blocks] == [
+        (1, 100), (101, 110), (111, 115)]
     assert client.get(f"/market/holdings/{seller}/WATER", headers=firm).status_code == 403
     rep = client.get("/market/reports/registry?format=csv")
     assert rep.status_code == 200 and "WATER,m3,2024,520381,1000,1000,0,0" in rep.text
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert client.post(f"/market/prices/WATER/close?day={day}", headers=firm).status_code == 403
+    r = client.post(f"/market/prices/WATER/close?day={day}", headers=admin)
+    assert r.json()["close_fen"] == 50 and r.json()["volume"] == 115

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from liangshan.api.deps import PrincipalDep, SessionDep
 from liangshan.identity.access import READER_ROLES
+from liangshan.identity.models import Role
 from liangshan.market import service
 from liangshan.market.issuance import require_party
 from liangshan.market.schemas import (
@@ -108,6 +109,19 @@ def settle(session: SessionDep, actor: PrincipalDep, data: TradeIn) -> Any:
     return service.settle(session, actor, data)
 
 
+class BatchIn(BaseModel):
+    batch_key: str = Field(min_length=1, max_length=150)
+    net: bool = Field(False, description="one net journal line per account (净额结算)")
+    trades: list[TradeIn] = Field(min_length=1, max_length=5000)
+
+
+@router.post("/trades/batch", response_model=list[TradeOut], status_code=201)
+def settle_batch(session: SessionDep, actor: PrincipalDep, data: BatchIn) -> Any:
+    """Settle a clearing batch (market operator only): all trades or none."""
+    return service.settle_batch(session, actor, data.trades, batch_key=data.batch_key,
+                                net=data.net)
+
+
 @router.get("/trades", response_model=list[TradeOut])
 def list_trades(session: SessionDep, actor: PrincipalDep, instrument: str | None = None,
                 limit: int = Query(100, ge=1, le=1000)) -> Any:
@@ -119,6 +133,18 @@ def daily_price(session: SessionDep, instrument: str, day: date) -> dict[str, An
     """The previous close (fen) that bounds ``day``'s bands."""
     return {"instrument": instrument, "day": day.isoformat(),
             "previous_close_fen": service.previous_close(session, instrument, day)}
+
+
+@router.post("/prices/{instrument}/close")
+def close_day(session: SessionDep, actor: PrincipalDep, instrument: str, day: date
+              ) -> dict[str, Any]:
+    """Record ``day``'s opening and closing price (market operator only)."""
+    actor.require_role(Role.PROVINCE_ADMIN)
+    row = service.close_day(session, instrument, day)
+    return {"instrument": instrument, "day": day.isoformat(),
+            "open_fen": None if row is None else row.open_fen,
+            "close_fen": None if row is None else row.close_fen,
+            "volume": 0 if row is None else row.volume}
 
 
 @router.get("/reports/registry")
