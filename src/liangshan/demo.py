@@ -7,11 +7,14 @@ transparency log) → comparison between the years → a summary table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from liangshan.accounting.account import Account, compare, write_atomic
 from liangshan.accounting.reports import write_account_folder
@@ -39,7 +42,7 @@ class DemoResult:
     out: Path
     account_ids: dict[int, list[str]] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
-    seeded: dict[str, dict[str, int] | str] = field(default_factory=dict)
+    seeded: dict[str, Any] = field(default_factory=dict)
 
 
 def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
@@ -59,12 +62,16 @@ def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
     return ids
 
 
-def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, dict[str, int] | str]:
+def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, Any]:
     """Seed each platform domain's demo records once; a re-run leaves them as they are."""
     from liangshan.registry.demo import seed_demo as seed_registry
+    from liangshan.trace.demo import seed_demo as seed_trace
 
-    seeders = [("registry", lambda s: seed_registry(s, study.zones, seed=SEED, years=YEARS))]
-    done: dict[str, dict[str, int] | str] = {}
+    seeders: list[tuple[str, Callable[[Session], Any]]] = [
+        ("registry", lambda s: seed_registry(s, study.zones, seed=SEED, years=YEARS)),
+        ("trace", lambda s: seed_trace(s, seed=SEED)),
+    ]
+    done: dict[str, Any] = {}
     for i, (name, seeder) in enumerate(seeders):
         try:
             with session_scope(get_engine()) as session:
@@ -73,6 +80,20 @@ def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, dict[
             done[name] = "already seeded"
         report(name, (i + 1) / len(seeders))
     return done
+
+
+def _describe(outcome: Any) -> str:
+    """One line for a domain's seeding outcome: counts, and product codes to try."""
+    if not isinstance(outcome, dict):
+        return str(outcome)
+    counts = ", ".join(f"{k} {v}" for k, v in outcome.items() if isinstance(v, int))
+    items = outcome.get("items", {})
+    tries = [f"/t/{codes[0]}" for codes in items.values() if codes]
+    recalled = outcome.get("batches", {}).get("dafang_tianma_recalled")
+    if recalled:
+        tries.append(f"/t/{recalled} (recalled)")
+    return "; ".join(part for part in (counts, "try " + ", ".join(tries) if tries else "")
+                     if part)
 
 
 def _summary_table(results: dict[int, Account], names: dict[str, str]) -> Table:
@@ -122,7 +143,7 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
             result.account_ids[year] = _store_and_publish(account, names)
             report(f"{year} published", (i + 1) / len(results))
 
-    with progress_bar("4/4 登记、普查与监测 registry, census, monitoring") as report:
+    with progress_bar("4/4 登记、普查、监测、追溯 registry, census, monitoring, trace") as report:
         result.seeded = _seed_domains(study, report)
 
     first, last = min(results), max(results)
@@ -139,10 +160,11 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
         Console(file=fh, width=120).print(table)
     gaps = results[last].gaps
     if len(gaps):
-        console.print(f"[yellow]not accounted in {last}:[/] "
+        console.print(f"[yellow]gaps in {last} (wholly or partly not accounted; reasons in "
+                      f"the reports):[/] "
                       + "; ".join(sorted(set(gaps["indicator"].astype(str)))))
     for name, outcome in result.seeded.items():
-        console.print(f"[bold]{name}:[/] {outcome}")
+        console.print(f"[bold]{name}:[/] {_describe(outcome)}")
     console.print(f"[bold]reports:[/] {out / 'accounts'}  ·  [bold]database:[/] "
                   f"{engine.url.render_as_string()}  ·  SAMPLE DATA — not real accounts")
     return result
