@@ -65,11 +65,13 @@ def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
 def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, Any]:
     """Seed each platform domain's demo records once; a re-run leaves them as they are."""
     from liangshan.registry.demo import seed_demo as seed_registry
+    from liangshan.market.demo import seed_demo as seed_market
     from liangshan.trace.demo import seed_demo as seed_trace
 
     seeders: list[tuple[str, Callable[[Session], Any]]] = [
         ("registry", lambda s: seed_registry(s, study.zones, seed=SEED, years=YEARS)),
         ("trace", lambda s: seed_trace(s, seed=SEED)),
+        ("market", lambda s: seed_market(s, seed=SEED)),
     ]
     done: dict[str, Any] = {}
     for i, (name, seeder) in enumerate(seeders):
@@ -143,7 +145,7 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
             result.account_ids[year] = _store_and_publish(account, names)
             report(f"{year} published", (i + 1) / len(results))
 
-    with progress_bar("4/4 登记、普查、监测、追溯 registry, census, monitoring, trace") as report:
+    with progress_bar("4/4 登记、普查、监测、追溯、交易 registry … market") as report:
         result.seeded = _seed_domains(study, report)
 
     first, last = min(results), max(results)
