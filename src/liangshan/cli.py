@@ -10,7 +10,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,17 @@ def main() -> None:
         if exc.hint:
             err_console.print(f"[yellow]how to fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def _read_json(path: Path, what: str, fix: str) -> Any:
+    """A JSON file the user named, or a one-line error saying what is wrong with it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} {path} does not exist", hint=fix) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} {path} is not valid JSON: {exc}",
+                           hint="fix the JSON syntax at the position named") from None
 
 
 def _codes(text: str | None) -> list[str] | None:
@@ -216,14 +227,7 @@ def _saved_account(folder: Path) -> Account:
     from liangshan.accounting.account import Account
 
     path = folder / "gep_account.json" if folder.is_dir() else folder
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"{path} does not exist",
-                           hint="give a folder written by `liangshan gep run --out`") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}",
-                           hint="re-run `liangshan gep run` to rewrite it") from None
+    data = _read_json(path, "saved account", "give a folder written by `liangshan gep run --out`")
     return Account.from_dict(data)
 
 
@@ -238,7 +242,8 @@ def gep_compare(
     """Compare two accounts, with each indicator's contribution to the change."""
     from rich.table import Table
 
-    from liangshan.accounting.account import compare, write_atomic
+    from liangshan.accounting.account import compare
+    from liangshan.accounting.reports import write_comparison
 
     result = compare(_saved_account(a), _saved_account(b), constant_prices=not current_prices)
     basis = "current prices" if current_prices else f"constant {result.year_a} prices"
@@ -256,10 +261,7 @@ def gep_compare(
         console.print(f"  {row.region_code} {row.indicator} {row.item or ''}: "
                       f"{row.change_yuan / 1e4:+,.0f} 万元")
     if out is not None:
-        write_atomic(out / "comparison_by_indicator.csv",
-                     result.rows.to_csv(index=False).encode("utf-8-sig"))
-        write_atomic(out / "comparison_totals.csv",
-                     result.totals.to_csv(index=False).encode("utf-8-sig"))
+        write_comparison(result, out)
         console.print(f"written to {out}")
 
 
@@ -309,14 +311,8 @@ def invest_run(
     """Run an InVEST-compatible model with InVEST 3.20's arguments and output names."""
     from liangshan.accounting.invest import run_model
 
-    try:
-        model_args = json.loads(args.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(f"argument file {args} does not exist",
-                           hint="give the JSON file InVEST's workbench saves (datastack)") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"argument file {args} is not valid JSON: {exc}",
-                           hint="fix the JSON syntax at the position named") from None
+    model_args = _read_json(args, "argument file",
+                            "give the JSON file InVEST's workbench saves (datastack)")
     if isinstance(model_args, dict) and "args" in model_args and "model_id" in model_args:
         model_args = model_args["args"]  # an InVEST datastack file
     if not isinstance(model_args, dict):

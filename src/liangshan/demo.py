@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from liangshan.accounting.account import Account, compare, write_atomic
-from liangshan.accounting.reports import write_account_folder
+from liangshan.accounting.account import Account, compare
+from liangshan.accounting.reports import write_account_folder, write_comparison
 from liangshan.accounting.run import run_gep
 from liangshan.accounts import service as accounts
 from liangshan.accounts.schemas import AccountIn
@@ -64,8 +64,8 @@ def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
 
 def _seed_domains(study: StudyArea, report: ProgressCallback) -> dict[str, Any]:
     """Seed each platform domain's demo records once; a re-run leaves them as they are."""
-    from liangshan.registry.demo import seed_demo as seed_registry
     from liangshan.market.demo import seed_demo as seed_market
+    from liangshan.registry.demo import seed_demo as seed_registry
     from liangshan.trace.demo import seed_demo as seed_trace
 
     seeders: list[tuple[str, Callable[[Session], Any]]] = [
@@ -150,11 +150,7 @@ def run_demo(out: Path, *, resolution_m: float = 90.0, console: Console | None =
 
     first, last = min(results), max(results)
     comparison = compare(results[first], results[last], constant_prices=True)
-    folder = out / "accounts" / f"compare_{first}_{last}"
-    result.reports.append(write_atomic(folder / "comparison_by_indicator.csv",
-                                       comparison.rows.to_csv(index=False).encode("utf-8-sig")))
-    result.reports.append(write_atomic(folder / "comparison_totals.csv",
-                                       comparison.totals.to_csv(index=False).encode("utf-8-sig")))
+    result.reports += write_comparison(comparison, out / "accounts" / f"compare_{first}_{last}")
 
     table = _summary_table(results, names)
     console.print(table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from liangshan.accounting.account import Account, write_atomic
+from liangshan.accounting.account import Account, Comparison, write_atomic
 from liangshan.accounting.reports.html import render_html, write_html
 from liangshan.accounting.reports.xlsx import write_xlsx
 
@@ -56,5 +56,14 @@ def write_account_folder(account: Account, folder: str | Path, *, title: str,
     return written
 
 
-__all__ = ["export_csv", "export_json", "render_html", "write_account_folder", "write_html",
-           "write_xlsx"]
+def write_comparison(comparison: Comparison, folder: str | Path) -> list[Path]:
+    """comparison_by_indicator.csv and comparison_totals.csv of :func:`compare` in ``folder``."""
+    folder = Path(folder)
+    return [write_atomic(folder / f"comparison_{name}.csv",
+                         frame.to_csv(index=False).encode("utf-8-sig"))
+            for name, frame in (("by_indicator", comparison.rows),
+                                ("totals", comparison.totals))]
+
+
+__all__ = ["export_csv", "export_json", "render_html", "write_account_folder",
+           "write_comparison", "write_html", "write_xlsx"]
