@@ -34,6 +34,7 @@ import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
+from numba import njit
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
@@ -417,6 +418,18 @@ def _native_resolution(study: StudyLike, crs: CRS) -> float:
                        hint="set [study] resolution_m in study.toml")
 
 
+@njit(cache=True, nogil=True)
+def _bin_finite(key, values, sums, counts):  # pragma: no cover - compiled
+    """sums[k] += v and counts[k] += 1 for each finite v whose key k is in [0, len(sums))."""
+    n = sums.size
+    for i in range(key.size):
+        k = key[i]
+        v = values[i]
+        if 0 <= k < n and np.isfinite(v):
+            sums[k] += v
+            counts[k] += 1.0
+
+
 def zonal_sums(
     values: list[xr.DataArray],
     key: xr.DataArray,
@@ -440,27 +453,30 @@ def zonal_sums(
     """
     kdata = key.data
     vdata = [v.data.rechunk(kdata.chunks) for v in values]
+    # No graph optimisation: blockwise fusion copies a shared intermediate (the LS factor of
+    # the four soil terms, a layer read by several models) into every raster that uses it, so
+    # it was computed once per raster instead of once per block.
 
     def part(k: np.ndarray, *vs: np.ndarray) -> np.ndarray:
         out = np.zeros((2, len(vs), nbins))
-        kk = k.ravel().astype(np.int64)
-        ok = kk >= 0
+        kk = np.ascontiguousarray(k, dtype=np.int64).ravel()
         for i, v in enumerate(vs):
-            vv = np.asarray(v, dtype=np.float64).ravel()
-            good = ok & np.isfinite(vv)
-            out[0, i] = np.bincount(kk[good], weights=vv[good], minlength=nbins)[:nbins]
-            out[1, i] = np.bincount(kk[good], minlength=nbins)[:nbins]
+            vv = np.ascontiguousarray(v, dtype=np.float64).ravel()
+            _bin_finite(kk, vv, out[0, i], out[1, i])
         return out
 
     blocks = [dask.delayed(part)(kb, *vbs) for kb, *vbs in
-              zip(kdata.to_delayed().ravel(),
-                  *[v.to_delayed().ravel() for v in vdata], strict=True)]
+              zip(kdata.to_delayed(optimize_graph=False).ravel(),
+                  *[v.to_delayed(optimize_graph=False).ravel() for v in vdata], strict=True)]
     while len(blocks) > 1:  # tree sum keeps the reduction parallel and the graph shallow
         blocks = [dask.delayed(np.add)(blocks[i], blocks[i + 1]) if i + 1 < len(blocks)
                   else blocks[i] for i in range(0, len(blocks), 2)]
     if progress:
         progress("computing zonal sums", 0.0)
-    (total,) = dask.compute(blocks[0]) if blocks else (np.zeros((2, len(values), nbins)),)
+    if blocks:
+        (total,) = dask.compute(blocks[0], optimize_graph=False)
+    else:
+        total = np.zeros((2, len(values), nbins))
     if progress:
         progress("computed zonal sums", 1.0)
     return total[0], total[1]

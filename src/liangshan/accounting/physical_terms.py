@@ -196,21 +196,32 @@ def upslope_area_mfd(dem: np.ndarray, cellsize: float) -> np.ndarray:
     dem = np.asarray(dem, dtype=np.float64)
     valid = np.isfinite(dem)
     filled = routing.fill_pits(np.where(valid, dem, 0.0), valid)
-    fa = routing.flow_accumulation_mfd(routing.flow_dir_mfd(filled, valid))
-    inlet = np.where(valid & (fa >= 1), fa - 1.0, 0.0)
-    return inlet * cellsize * cellsize
+    del dem
+    fd = routing.flow_dir_mfd(filled, valid)
+    del filled  # each whole-grid intermediate is dropped as soon as it is used (peak memory)
+    inlet = routing.flow_accumulation_mfd(fd)
+    del fd
+    inlet -= 1.0
+    inlet[~valid | (inlet < 0.0)] = 0.0
+    inlet *= cellsize * cellsize
+    return inlet
 
 
 def ls_raster(ctx: Context) -> xr.DataArray:
     """RUSLE LS on the grid: MFD upslope area, then Desmet & Govers L × Liu S block-wise with a
     one-cell overlap. Routing needs the whole DEM in memory (routing runs per basin, DESIGN
-    §5); it runs as one lazy task of the graph, so a cluster worker does it. L is uncapped and
-    grows with the cell size: on coarse grids (≥ 100 m) soil loss is inflated."""
+    §5); it runs as one task, persisted before the block-wise pass (on a cluster worker when a
+    dask.distributed client is active). L is uncapped and grows with the cell size: on coarse
+    grids (≥ 100 m) soil loss is inflated."""
     dem = ctx.layer("dem")
     cs = float(ctx.grid.spec.resolution[0])
     if _routing_available():
         up = da.from_delayed(dask.delayed(upslope_area_mfd)(dem.data, cs), shape=dem.shape,
                              dtype=np.float64).rechunk(dem.data.chunks)
+        # Routed before the block-wise pass (on the cluster, if one is active): left inside the
+        # pass, the scheduler computes and holds every other layer's blocks while the one
+        # routing task runs, since no block can finish without it (8 GB at 90 m, Guizhou).
+        up = up.persist()
     else:  # pragma: no cover
         up = da.zeros(dem.shape, chunks=dem.data.chunks)
         ctx.notes.append("LS: no routing kernel, slope length = one cell (L underestimated)")
