@@ -214,7 +214,7 @@ def _store_account(account: Account, title: str, sample: bool, publish: bool) ->
     regions = account.regions
     scope = regions[0] if len(regions) == 1 else "52"
     with session_scope(engine) as session:
-        row = accounts.store(session, SYSTEM, AccountIn(
+        row = accounts.store_revision(session, SYSTEM, AccountIn(
             id=account.id, kind=account.kind, title=title, region_code=scope, year=account.year,
             profile=account.profile, lines=account.lines(), manifest=account.manifest,
             summary=account.summary(), sample_data=sample))

@@ -52,7 +52,7 @@ def _store_and_publish(account: Account, names: dict[str, str]) -> list[str]:
         for code in account.regions:
             county = account.for_region(code)
             title = f"{names.get(code, code)} {account.year} 年 GEP (样例数据 sample data)"
-            row = accounts.store(session, SYSTEM, AccountIn(
+            row = accounts.store_revision(session, SYSTEM, AccountIn(
                 id=county.id, kind=county.kind, title=title, region_code=code,
                 year=county.year, profile=county.profile, lines=county.lines(),
                 manifest=county.manifest, summary=county.summary(), sample_data=True))

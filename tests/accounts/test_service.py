@@ -85,3 +85,21 @@ def test_publish_logs_the_manifest_and_freezes_the_account(db_session):
     with pytest.raises(Conflict, match="already published"):
         service.publish(db_session, SYSTEM, row.id)
     assert ledger.verify_log(db_session) == []
+
+
+def test_a_new_account_for_the_same_county_and_year_supersedes_the_published_one(db_session):
+    first = service.store_revision(db_session, SYSTEM, _account("a" * 64))
+    service.publish(db_session, SYSTEM, first.id)
+    second = service.store_revision(db_session, SYSTEM, _account("b" * 64, values=(1, 2, 3)))
+    assert second.supersedes_id == first.id
+    # until the correction is published, the first stays current
+    assert [r.id for r in service.list_accounts(db_session, current_only=True,
+                                                published_only=True)] == [first.id]
+    service.publish(db_session, SYSTEM, second.id)
+    db_session.commit()
+    assert [r.id for r in service.list_accounts(db_session, current_only=True)] == [second.id]
+    assert service.current_published(db_session, region_code="520381", year=2022, kind="GEP",
+                                     profile="ndrc-2022").id == second.id
+    # storing the same account again changes nothing
+    assert service.store_revision(db_session, SYSTEM, _account("b" * 64, values=(1, 2, 3))).id \
+        == second.id

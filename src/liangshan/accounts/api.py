@@ -17,13 +17,9 @@ from liangshan.accounts.models import StoredAccount
 from liangshan.accounts.schemas import AccountOut, ComparisonRow, LineOut
 from liangshan.api.deps import OptionalPrincipalDep, PrincipalDep, SessionDep
 from liangshan.errors import NotFound
-from liangshan.identity.access import READER_ROLES, Principal
+from liangshan.identity.access import Principal
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
-
-
-def _visible(row: StoredAccount, actor: Principal | None) -> bool:
-    return row.status == "published" or (actor is not None and actor.role in READER_ROLES)
 
 
 def _out(row: StoredAccount) -> AccountOut:
@@ -34,7 +30,7 @@ def _out(row: StoredAccount) -> AccountOut:
 
 def _get_visible(session: SessionDep, account_id: str, actor: Principal | None) -> StoredAccount:
     row = service.get(session, account_id)
-    if not _visible(row, actor):  # drafts are not revealed to the public, not even their IDs
+    if not service.visible_to(row, actor):  # drafts stay hidden from the public, IDs included
         raise NotFound(f"account {account_id} does not exist or is not published",
                        hint="log in with a government or auditor account to see drafts")
     return row
@@ -44,7 +40,7 @@ def _get_visible(session: SessionDep, account_id: str, actor: Principal | None) 
 def list_accounts(session: SessionDep, actor: OptionalPrincipalDep,
                   region_code: str | None = None, year: int | None = None) -> list[AccountOut]:
     rows = service.list_accounts(session, region_code=region_code, year=year)
-    return [_out(r) for r in rows if _visible(r, actor)]
+    return [_out(r) for r in rows if service.visible_to(r, actor)]
 
 
 @router.get("/compare", response_model=list[ComparisonRow])

@@ -23,7 +23,7 @@ from liangshan.accounts.models import AccountLine, StoredAccount
 from liangshan.accounts.schemas import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, AccountIn, ComparisonRow
 from liangshan.db import utcnow
 from liangshan.errors import Conflict, InvalidInput, NotFound
-from liangshan.identity.access import Principal
+from liangshan.identity.access import READER_ROLES, Principal
 from liangshan.identity.service import record
 
 
@@ -101,7 +101,9 @@ def get(session: Session, account_id: str) -> StoredAccount:
 
 
 def list_accounts(session: Session, *, region_code: str | None = None, year: int | None = None,
-                  published_only: bool = False) -> list[StoredAccount]:
+                  published_only: bool = False, current_only: bool = False) -> list[StoredAccount]:
+    """Accounts by year and region; ``current_only`` leaves out those a published account
+    supersedes."""
     query = select(StoredAccount).order_by(StoredAccount.year, StoredAccount.region_code)
     if region_code:
         query = query.where(StoredAccount.region_code.startswith(region_code))
@@ -109,7 +111,36 @@ def list_accounts(session: Session, *, region_code: str | None = None, year: int
         query = query.where(StoredAccount.year == year)
     if published_only:
         query = query.where(StoredAccount.status == "published")
+    if current_only:
+        superseding = (select(StoredAccount.supersedes_id)
+                       .where(StoredAccount.status == "published",
+                              StoredAccount.supersedes_id.is_not(None)))
+        query = query.where(StoredAccount.id.not_in(superseding))
     return list(session.scalars(query))
+
+
+def visible_to(row: StoredAccount, actor: Principal | None) -> bool:
+    """Published accounts are public; drafts only for government roles and auditors."""
+    return row.status == "published" or (actor is not None and actor.role in READER_ROLES)
+
+
+def current_published(session: Session, *, region_code: str, year: int, kind: str,
+                      profile: str) -> StoredAccount | None:
+    """The published account now in force for a region, year, kind and profile."""
+    rows = [r for r in list_accounts(session, region_code=region_code, year=year,
+                                     published_only=True, current_only=True)
+            if r.region_code == region_code and r.kind == kind and r.profile == profile]
+    return max(rows, key=lambda r: r.published_at or r.created_at, default=None)
+
+
+def store_revision(session: Session, actor: Principal, account: AccountIn) -> StoredAccount:
+    """Store ``account``, naming as superseded the published account it replaces (same
+    region, year, kind and profile), if there is one and it differs (DESIGN §3 rule 5)."""
+    current = current_published(session, region_code=account.region_code, year=account.year,
+                                kind=account.kind, profile=account.profile)
+    if current is not None and current.id != account.id and account.supersedes_id is None:
+        account = account.model_copy(update={"supersedes_id": current.id})
+    return store(session, actor, account)
 
 
 def lines(session: Session, account_id: str) -> list[AccountLine]:

@@ -92,11 +92,9 @@ def effective_accounts(session: Session, year: int | None = None) -> list[Stored
     """Published GEP accounts of ``year`` (all years if None) that nothing published supersedes."""
     cache = _memo(session, ("accounts", year))
     if ("accounts", year) not in cache:
-        rows = [r for r in accounts.list_accounts(session, year=year, published_only=True)
-                if r.kind == "GEP"]
-        superseded = {r.supersedes_id for r in accounts.list_accounts(session, published_only=True)
-                      if r.supersedes_id}
-        cache[("accounts", year)] = [r for r in rows if r.id not in superseded]
+        cache[("accounts", year)] = [
+            r for r in accounts.list_accounts(session, year=year, published_only=True,
+                                              current_only=True) if r.kind == "GEP"]
     return list(cache[("accounts", year)])
 
 

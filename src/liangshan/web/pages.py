@@ -35,7 +35,7 @@ router = APIRouter(route_class=HtmlErrorRoute, include_in_schema=False)
 def _visible_account(session: WebSession, account_id: str,
                      principal: Principal | None) -> StoredAccount:
     row = accounts.get(session, account_id)
-    if row.status != "published" and not auth.can_read_drafts(principal):
+    if not accounts.visible_to(row, principal):
         # drafts are not revealed to the public, not even their IDs (as in the accounts API)
         raise NotFound(f"account {account_id} does not exist or is not published",
                        hint="log in with a government or auditor account to see drafts")
