@@ -175,7 +175,7 @@ def remember_idempotent(session: Session, key: str, scope: str, request: Mapping
 
 def _normalise(session: Session, postings: Sequence[PostingIn | tuple[AccountRef, int]]
                ) -> list[tuple[LedgerAccount, int]]:
-    lines: list[tuple[LedgerAccount, int]] = []
+    refs: list[tuple[AccountRef, int]] = []
     for i, p in enumerate(postings):
         ref, amount = (p.account, p.amount) if isinstance(p, PostingIn) else p
         if isinstance(amount, bool) or not isinstance(amount, int):
@@ -183,7 +183,13 @@ def _normalise(session: Session, postings: Sequence[PostingIn | tuple[AccountRef
                                hint="amounts are integers in the smallest unit (fen for CNY)")
         if amount == 0:
             raise InvalidInput(f"posting {i}: amount is zero", hint="leave the line out")
-        lines.append((get_account(session, ref), amount))
+        refs.append((ref, amount))
+    # accounts named by code: one query for all of them (get_account raises for the unknown)
+    codes = {ref for ref, _ in refs if isinstance(ref, str)}
+    by_code = {a.code: a for a in session.scalars(
+        select(LedgerAccount).where(LedgerAccount.code.in_(codes)))} if codes else {}
+    lines = [(by_code[ref] if isinstance(ref, str) and ref in by_code
+              else get_account(session, ref), amount) for ref, amount in refs]
     if len(lines) < 2:
         raise InvalidInput(f"a journal entry needs at least two postings, got {len(lines)}")
     sums: dict[str, int] = defaultdict(int)
@@ -227,10 +233,15 @@ def post_entry(session: Session, *, idempotency_key: str,
     deltas: dict[int, int] = defaultdict(int)
     for account, amount in lines:
         deltas[account.id] += amount
+    # balances of the accounts this entry would take down: one query for all of them
+    debited = {a.id for a, _ in lines if deltas[a.id] < 0 and not a.allow_negative}
+    balances = {int(a): int(b) for a, b in session.execute(
+        select(Posting.account_id, func.sum(Posting.amount)).where(
+            Posting.account_id.in_(debited)).group_by(Posting.account_id))} if debited else {}
     for account, _ in lines:
         delta = deltas.pop(account.id, 0)
         if delta < 0 and not account.allow_negative:
-            current = balance(session, account)
+            current = int(balances.get(account.id) or 0)
             if current + delta < 0:
                 raise InsufficientBalance(
                     f"ledger account {account.code}: balance {current} {account.asset} "

@@ -7,8 +7,14 @@ proof reads O(log n) stored hashes and rehashes no payload; the root of any past
 size is the fold of at most log₂ n stored nodes.
 
 Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on
-SQLite by its single writer. Functions here flush but never commit; the caller's
-transaction commits (``session_scope`` or the API's per-request session).
+SQLite by its single writer. Functions here write (flush) but never commit; the
+caller's transaction commits (``session_scope`` or the API's per-request session).
+
+Because the lock is held until the transaction ends, the log's tail (size, last
+time, the right edge of the tree) read by the first append of a transaction stays
+true for the rest of it: later appends in the same transaction reuse it from
+``session.info`` and only insert. :func:`append_leaves` appends a whole batch with
+one lock, one tail read and two multi-row inserts.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -31,6 +39,7 @@ from liangshan.ledger.note import Checkpoint, NoteSigner, sign_checkpoint_note
 
 #: Key of the PostgreSQL advisory lock that serialises log appends ("ls-log").
 LOG_LOCK_KEY = 0x6C732D6C6F67
+_TAIL_KEY = "ledger_log_tail"
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
@@ -87,20 +96,20 @@ def node_hashes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
     by_level: dict[int, set[int]] = defaultdict(set)
     for level, index in nodes:
         by_level[level].add(index)
-    found: dict[Node, bytes] = {}
     # The SQL is written directly from integers computed here: building it as
     # SQLAlchemy expressions cost ten times the query itself (profiled on a 1M-leaf
-    # log). One IN list per level, so both databases walk the primary key index.
-    if by_level.get(0):
-        rows = session.execute(text(
-            "SELECT leaf_index, leaf_hash FROM ledger_log_leaves WHERE leaf_index IN "
-            f"({','.join(str(int(i)) for i in by_level[0])})"))
-        found.update({(0, int(i)): bytes(h) for i, h in rows})
+    # log). One IN list per level, so both databases walk the primary key index, and
+    # one statement (UNION ALL) for leaves and upper nodes: one round trip.
+    parts = [f"SELECT 0, leaf_index, leaf_hash FROM ledger_log_leaves WHERE leaf_index IN "
+             f"({','.join(str(int(i)) for i in by_level[0])})"] if by_level.get(0) else []
     upper = [f"(level = {int(lv)} AND node_index IN ({','.join(str(int(i)) for i in ix)}))"
              for lv, ix in by_level.items() if lv > 0]
     if upper:
-        rows = session.execute(text("SELECT level, node_index, hash FROM ledger_log_nodes "
-                                    "WHERE " + " OR ".join(upper)))
+        parts.append("SELECT level, node_index, hash FROM ledger_log_nodes WHERE "
+                     + " OR ".join(upper))
+    found: dict[Node, bytes] = {}
+    if parts:
+        rows = session.execute(text(" UNION ALL ".join(parts)))
         found.update({(int(lv), int(i)): bytes(h) for lv, i, h in rows})
     missing = {(lv, i) for lv, ix in by_level.items() for i in ix} - found.keys()
     if missing:
@@ -112,45 +121,110 @@ def node_hashes(session: Session, nodes: Iterable[Node]) -> dict[Node, bytes]:
     return found
 
 
+def _leaf_bytes(kind: str, payload: bytes | Mapping[str, Any]) -> bytes:
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise InvalidInput(f"log leaf kind {kind!r} is not a lower-case ASCII word",
+                           hint="use e.g. 'journal', 'trace', 'registry' (≤ 32 characters)")
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    if isinstance(payload, Mapping):
+        return canonical_json(payload)
+    raise InvalidInput(f"log payload of type {type(payload).__name__} is neither bytes "
+                       "nor a dict", hint="pass canonical bytes or a JSON-able dict")
+
+
+@dataclass
+class _Tail:
+    """The log's right edge, valid while this transaction holds the append lock.
+
+    ``frontier`` is :func:`merkle.perfect_subtrees` ``(0, size)`` as ``(level, index,
+    hash)``, largest first; a hash is None until an append needs it (it is read then).
+    ``owner``/``savepoint``: the transaction and savepoint it was read in; a rolled-back
+    savepoint or a new transaction makes it stale, and it is read again.
+    """
+
+    size: int
+    last_at: datetime | None
+    frontier: list[tuple[int, int, bytes | None]]
+    owner: Any
+    savepoint: Any
+
+
+def _tail(session: Session) -> _Tail:
+    cached = session.info.get(_TAIL_KEY)
+    if (cached is not None and cached.owner is session.get_transaction()
+            and cached.savepoint is session.get_nested_transaction()):
+        return cached
+    last = session.execute(select(LogLeaf.leaf_index, LogLeaf.created_at)
+                           .order_by(LogLeaf.leaf_index.desc()).limit(1)).first()
+    size = 0 if last is None else int(last[0]) + 1
+    return _Tail(size, None if last is None else last[1],
+                 [(lv, ix, None) for lv, ix in merkle.perfect_subtrees(0, size)],
+                 session.get_transaction(), session.get_nested_transaction())
+
+
+def append_leaves(session: Session, items: Sequence[tuple[str, bytes | Mapping[str, Any]]]
+                  ) -> list[tuple[int, bytes]]:
+    """Append leaves in order; returns ``(index, leaf_hash)`` of each (hash: 32 bytes).
+
+    The same rows as :func:`append_leaf` called once per item, in one lock, one read
+    of the log's tail (none if this transaction appended before) and one multi-row
+    insert per table; the subtree hashes the batch completes are computed in memory.
+    Every item is checked before anything is written. ``items`` are ``(kind,
+    payload)`` as for :func:`append_leaf`.
+    """
+    prepared = [(kind, _leaf_bytes(kind, payload)) for kind, payload in items]
+    if not prepared:
+        return []
+    lock_log(session)
+    tail = _tail(session)
+    start, end = tail.size, tail.size + len(prepared)
+    # The batch merges away exactly the frontier nodes that are not on the new
+    # frontier; read the hashes of those not known yet (at most log2 n, one query).
+    survivors = set(merkle.perfect_subtrees(0, end))
+    wanted = [(lv, ix) for lv, ix, h in tail.frontier if h is None and (lv, ix) not in survivors]
+    stored = node_hashes(session, wanted) if wanted else {}
+    frontier = [(lv, ix, h if h is not None else stored.get((lv, ix)))
+                for lv, ix, h in tail.frontier]
+    # Leaf times never go backwards, even if app servers' clocks disagree slightly:
+    # verify_log reads a backwards time as a reordered log.
+    now = utcnow()
+    created_at = now if tail.last_at is None else max(now, tail.last_at)
+    leaves: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    out: list[tuple[int, bytes]] = []
+    for index, (kind, data) in enumerate(prepared, start=start):
+        leaf_hash = merkle.hash_leaf(leaf_input(kind, data))
+        leaves.append({"leaf_index": index, "kind": kind, "leaf_hash": leaf_hash,
+                       "payload": data, "created_at": created_at})
+        out.append((index, leaf_hash))
+        # A leaf completes one perfect subtree per trailing 1-bit of its index: it
+        # merges with the frontier's last node while that node has its level.
+        level, node, h = 0, index, leaf_hash
+        while frontier and frontier[-1][0] == level:
+            left = frontier.pop()[2]
+            assert left is not None  # read above: it is not on the new frontier
+            h = merkle.hash_children(left, h)
+            level, node = level + 1, node >> 1
+            nodes.append({"level": level, "node_index": node, "hash": h})
+        frontier.append((level, node, h))
+    session.execute(insert(LogLeaf), leaves)
+    if nodes:
+        session.execute(insert(LogNode), nodes)
+    session.info[_TAIL_KEY] = _Tail(end, created_at, frontier, tail.owner, tail.savepoint)
+    return out
+
+
 def append_leaf(session: Session, kind: str, payload: bytes | Mapping[str, Any]) -> tuple[
         int, bytes]:
     """Append one leaf; returns ``(index, leaf_hash)`` (leaf hash: 32 bytes).
 
     ``kind`` names what the leaf records ("journal", "ledger_account", "account",
     "trace", "registry" …: lower-case ASCII). A dict payload is written as
-    canonical JSON (:func:`canonical_json`); bytes are stored as given.
+    canonical JSON (:func:`canonical_json`); bytes are stored as given. Many leaves
+    at once: :func:`append_leaves`.
     """
-    if not isinstance(kind, str) or not _KIND.match(kind):
-        raise InvalidInput(f"log leaf kind {kind!r} is not a lower-case ASCII word",
-                           hint="use e.g. 'journal', 'trace', 'registry' (≤ 32 characters)")
-    if isinstance(payload, bytes | bytearray | memoryview):
-        data = bytes(payload)
-    elif isinstance(payload, Mapping):
-        data = canonical_json(payload)
-    else:
-        raise InvalidInput(f"log payload of type {type(payload).__name__} is neither bytes "
-                           "nor a dict", hint="pass canonical bytes or a JSON-able dict")
-    lock_log(session)
-    last = session.execute(select(LogLeaf.leaf_index, LogLeaf.created_at)
-                           .order_by(LogLeaf.leaf_index.desc()).limit(1)).first()
-    index = 0 if last is None else int(last[0]) + 1
-    # Leaf times never go backwards, even if app servers' clocks disagree slightly:
-    # verify_log reads a backwards time as a reordered log.
-    created_at = utcnow() if last is None else max(utcnow(), last[1])
-    leaf_hash = merkle.hash_leaf(leaf_input(kind, data))
-    # The perfect subtrees this leaf completes are its left siblings up the tree:
-    # one per trailing 1-bit of the index.
-    carry = (~index & (index + 1)).bit_length() - 1
-    siblings = merkle.perfect_subtrees(0, index)[-carry:] if carry else []
-    stored = node_hashes(session, siblings)
-    session.add(LogLeaf(leaf_index=index, kind=kind, leaf_hash=leaf_hash, payload=data,
-                        created_at=created_at))
-    h = leaf_hash
-    for level, sibling in enumerate(reversed(siblings), start=1):
-        h = merkle.hash_children(stored[sibling], h)
-        session.add(LogNode(level=level, node_index=index >> level, hash=h))
-    session.flush()
-    return index, leaf_hash
+    return append_leaves(session, [(kind, payload)])[0]
 
 
 def get_leaf(session: Session, index: int) -> LogLeaf:

@@ -3,8 +3,8 @@
 * journal — :func:`open_account`, :func:`post_entry`, :func:`balance`,
   :func:`get_account`, :func:`account_history` (amounts: integer smallest units,
   fen for CNY);
-* log — :func:`append_leaf`, :func:`get_leaf`, :func:`log_size`, :func:`root_hash`,
-  :func:`inclusion_proof`, :func:`consistency_proof`, :func:`sign_checkpoint`,
+* log — :func:`append_leaf`, :func:`append_leaves`, :func:`get_leaf`, :func:`log_size`,
+  :func:`root_hash`, :func:`inclusion_proof`, :func:`consistency_proof`, :func:`sign_checkpoint`,
   :func:`latest_checkpoint`, :func:`current_checkpoint`;
 * audit — :func:`verify_log`, :func:`verify_cli`;
 * keys — :func:`load_signer`, :func:`load_verifier`.
@@ -36,6 +36,7 @@ from liangshan.ledger.journal import (
 from liangshan.ledger.keys import load_signer, load_verifier
 from liangshan.ledger.log import (
     append_leaf,
+    append_leaves,
     canonical_json,
     consistency_proof,
     get_leaf,
@@ -49,7 +50,8 @@ from liangshan.ledger.models import LogLeaf, SignedCheckpoint
 from liangshan.ledger.verify import LogProblem, verify_log
 
 __all__ = [
-    "InsufficientBalance", "LogProblem", "account_history", "append_leaf", "balance",
+    "InsufficientBalance", "LogProblem", "account_history", "append_leaf", "append_leaves",
+    "balance",
     "canonical_json", "consistency_proof", "current_checkpoint", "entries_by_reference",
     "find_idempotent",
     "get_account", "get_leaf", "inclusion_proof", "latest_checkpoint", "load_signer",

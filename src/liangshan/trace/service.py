@@ -30,7 +30,7 @@ from liangshan.identity.access import Principal
 from liangshan.identity.models import Organisation, OrgKind, Role
 from liangshan.identity.service import record
 from liangshan.ledger.note import NoteSigner
-from liangshan.ledger.service import append_leaf
+from liangshan.ledger.service import append_leaf, append_leaves
 from liangshan.trace import codes, signing
 from liangshan.trace.models import TraceBatch, TraceEvent
 from liangshan.trace.schemas import (
@@ -401,6 +401,16 @@ def record_events(session: Session, actor: Principal, items: Sequence[tuple[str,
         TraceBatch.code.in_(wanted)))}
     last_at: dict[int, datetime] = {}
     rows: list[tuple[TraceBatch, TraceEvent]] = []
+    pending: list[tuple[TraceBatch, dict[str, Any], bytes]] = []
+
+    def log_pending() -> None:
+        # One bulk append for the events signed so far; their rows are added at the end.
+        indices = append_leaves(session, [(LEAF_KIND, leaf_payload(doc, signature))
+                                          for _b, doc, signature in pending])
+        rows.extend((b, _event_row(actor, b, doc, signature, index))
+                    for (b, doc, signature), (index, _leaf) in zip(pending, indices, strict=True))
+        pending.clear()
+
     for p, (_code, data) in zip(parsed, items, strict=True):
         org = acting_org(session, actor, data.org_id)
         batch = batches.get(p.batch_code)
@@ -413,13 +423,15 @@ def record_events(session: Session, actor: Principal, items: Sequence[tuple[str,
                              _how(data), data.corrects)
         check_rules(session, batch, doc, last_at.get(batch.id))
         signature = signing.sign_document(key, doc)
-        index, _leaf = append_leaf(session, LEAF_KIND, leaf_payload(doc, signature))
+        pending.append((batch, doc, signature))
         t = parse_time(doc["when"]["event_time"])
         last_at[batch.id] = max(t, last_at.get(batch.id, t))
-        rows.append((batch, _event_row(actor, batch, doc, signature, index)))
         if data.sale is not None or data.biz_step is BizStep.RECALL:
+            # a sale or recall changes the batch now (later events are checked against it)
+            log_pending()
             session.add(rows[-1][1])
             _apply(session, actor, batch, rows[-1][1])
+    log_pending()
     session.add_all([row for _b, row in rows])
     for batch, row in rows:
         if row.biz_step != BizStep.RECALL.value and (row.document["how"] or {}).get(
