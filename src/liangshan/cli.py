@@ -34,6 +34,16 @@ app.add_typer(gep_app, name="gep")
 app.add_typer(invest_app, name="invest")
 app.add_typer(log_app, name="log")
 
+
+def _add_platform_commands() -> None:
+    from liangshan.cli_platform import market_app, registry_app, trace_app
+
+    app.add_typer(registry_app, name="registry")
+    app.add_typer(trace_app, name="trace")
+    app.add_typer(market_app, name="market")
+
+
+_add_platform_commands()
 console = Console()
 err_console = Console(stderr=True)
 
