@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from liangshan.db import get_engine, session_scope
 from liangshan.identity.access import SYSTEM
@@ -27,7 +28,7 @@ market_app = typer.Typer(help="Trading centre (生态产品交易中心).", no_a
 console = Console()
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     engine = get_engine()
     upgrade(engine)
     return engine
