@@ -307,7 +307,7 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         v = fd[r, c]
                         self_pending = 1 if dep[r, c] == -1.0 else 0
                         dsum = 0.0
-                        fsum = 0
+                        fsum = 0.0
                         for k in range(8):
                             q = (v >> (4 * k)) & 0xF
                             if q == 0:
@@ -338,9 +338,9 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         if dsum < si:
                             dsum = si
                         dr = 1.0 if si == 1 else (dsum - si) / (1 - si)
-                        t = dr * inflow
+                        deposit = dr * inflow
                         f = (1 - dr) * inflow + ei
-                        dep[r, c] = max(t, 0.0)
+                        dep[r, c] = max(deposit, 0.0)
                         flux[r, c] = max(f, 0.0)
                         if self_pending:
                             for k in range(8):
@@ -470,7 +470,7 @@ def _compute(args, inp, valid, w, cp, algorithm, tfa, k_param, sdr_max, ic_0, l_
         if k not in ("rkls", "usle"):
             writer.put(io.output_path(ws, f"{k}.tif", suffix), a, nd, np.float32)
     level = intermediate_level(args)
-    inter = [] if level == "none" else [
+    inter: list[tuple[str, Any, float, Any]] = [] if level == "none" else [
         ("sdr_factor", sdr, TARGET_NODATA, np.float32),
         ("e_prime", e_prime, TARGET_NODATA, np.float32),
         ("ic", ic, IC_NODATA, np.float32),
