@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/bench_province.py [--resolution 90] [--chunk 1024] [--out benchmarks/out]
                                         [--timeout 1800] [--max-rss-gib 12] [--routing]
+                                        [--no-soil] [--only account|no-soil|routing]
 
 Target: the whole physical account (:func:`liangshan.accounting.physical.physical_account`,
 every indicator) for a Guizhou-sized grid (≈ 176,000 km², ≈ 2 × 10⁸ cells at 30 m) in under
@@ -16,7 +17,9 @@ records when each progress stage started. Peak memory is the child's ``VmHWM`` (
 imports, warm-up and the dask thread pool included). The parent polls the child's ``VmRSS`` and
 kills its process group above ``--max-rss-gib`` (the development machine is shared) or after
 ``--timeout`` seconds; the row then says so. ``--routing`` adds a row for the LS routing step
-alone (pit filling, MFD flow direction and accumulation on the whole DEM).
+alone (pit filling, MFD flow direction and accumulation on the whole DEM), ``--no-soil`` one for
+the account without the four soil indicators (everything but the routing), ``--only KIND`` runs
+one of these alone.
 """
 
 from __future__ import annotations
@@ -90,8 +93,13 @@ def child_main(a: argparse.Namespace) -> None:
 
         t0 = time.perf_counter()
         g = open_grid(study, resolution_m=a.resolution, chunk=a.chunk)
+        from liangshan.accounting.physical_terms import INDICATORS
+
+        wanted = [i for i, (_, family) in INDICATORS.items()
+                  if not (a.child == "no-soil" and family == "soil")]
         table = physical_account(study, 2022, progress=progress, hot_days=60.0,
-                                 resolution_m=a.resolution, chunk=a.chunk, grid=g)
+                                 resolution_m=a.resolution, chunk=a.chunk, grid=g,
+                                 indicators=wanted)
         t1 = time.perf_counter()
         bounds = [s for _, s in stages] + [t1]
         result.update(
@@ -146,7 +154,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--max-rss-gib", type=float, default=12.0)
     ap.add_argument("--routing", action="store_true", help="also time LS routing alone")
-    ap.add_argument("--child", choices=("account", "routing"), help=argparse.SUPPRESS)
+    ap.add_argument("--no-soil", action="store_true",
+                    help="also run the account without the four soil indicators (no routing)")
+    ap.add_argument("--only", choices=("account", "no-soil", "routing"),
+                    help="run this measurement alone")
+    ap.add_argument("--child", choices=("account", "no-soil", "routing"),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--study", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -157,7 +170,8 @@ def main() -> None:
     t0 = time.perf_counter()
     study = province_study(a.out, a.resolution)
     print(f"study area: {study} (ready in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    kinds = ["account"] + (["routing"] if a.routing else [])
+    kinds = ([a.only] if a.only else
+             ["account"] + (["no-soil"] if a.no_soil else []) + (["routing"] if a.routing else []))
     print("| run | grid (cells) | ours s | process s | peak MiB | < 3 min | < 6 GB | stages (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for kind in kinds:
@@ -176,7 +190,7 @@ def main() -> None:
         print(f"| {kind} {a.resolution:g} m, chunk {a.chunk} | {grid} | {r['run_s']:.1f} | "
               f"{r['process_s']:.1f} | {r['peak_mib']:.0f} | {ok_t} | {ok_m} | {stages} |",
               flush=True)
-        if kind == "account":
+        if kind != "routing":
             print(f"  rows {r['rows']}, gaps {r['gaps']}, totals "
                   + ", ".join(f"{k} {v:.4g}" for k, v in r["totals"].items()), file=sys.stderr)
 
