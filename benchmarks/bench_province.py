@@ -58,6 +58,7 @@ def _warm_up() -> None:
     rng = np.random.default_rng(0)
     dem = np.cumsum(rng.random((64, 64)), axis=0) * 10.0
     up = upslope_area_mfd(dem, 30.0)
+    upslope_area_mfd(dem.astype(np.float32), 30.0)  # the float32 specialisation too
     terrain.ls_factor(dem, up, 30.0)
 
 
@@ -76,6 +77,11 @@ def child_main(a: argparse.Namespace) -> None:
 
         g = open_grid(study, resolution_m=a.resolution, chunk=a.chunk)
         dem = g.layer("dem").data
+        import rasterio
+
+        with rasterio.open(study.raster_path("dem")) as src:
+            if src.dtypes[0] == "float32":  # as ls_raster does: float32 when that is exact
+                dem = dem.astype("float32")
         t0 = time.perf_counter()
         arr = dem.compute()
         t1 = time.perf_counter()

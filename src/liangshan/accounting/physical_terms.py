@@ -193,9 +193,11 @@ def upslope_area_mfd(dem: np.ndarray, cellsize: float) -> np.ndarray:
     DEM is nodata."""
     from liangshan.accounting.kernels import routing
 
-    dem = np.asarray(dem, dtype=np.float64)
+    dem = np.asarray(dem)
+    if dem.dtype != np.float32:  # float32 is kept: the pit filling returns float64 anyway
+        dem = dem.astype(np.float64, copy=False)
     valid = np.isfinite(dem)
-    filled = routing.fill_pits(np.where(valid, dem, 0.0), valid)
+    filled = routing.fill_pits(np.where(valid, dem, dem.dtype.type(0)), valid)
     del dem
     fd = routing.flow_dir_mfd(filled, valid)
     del filled  # each whole-grid intermediate is dropped as soon as it is used (peak memory)
@@ -207,6 +209,18 @@ def upslope_area_mfd(dem: np.ndarray, cellsize: float) -> np.ndarray:
     return inlet
 
 
+def _float32_exact(ctx: Context, name: str) -> bool:
+    """Whether layer ``name``'s source file holds values that float32 represents exactly."""
+    import rasterio
+
+    try:
+        with rasterio.open(ctx.grid.study.raster_path(name, ctx.year)) as src:
+            dtype = np.dtype(src.dtypes[0])
+    except Exception:  # any doubt: keep float64
+        return False
+    return dtype == np.float32 or (dtype.kind in "iu" and dtype.itemsize <= 2)
+
+
 def ls_raster(ctx: Context) -> xr.DataArray:
     """RUSLE LS on the grid: MFD upslope area, then Desmet & Govers L × Liu S block-wise with a
     one-cell overlap. Routing needs the whole DEM in memory (routing runs per basin, DESIGN
@@ -216,7 +230,10 @@ def ls_raster(ctx: Context) -> xr.DataArray:
     dem = ctx.layer("dem")
     cs = float(ctx.grid.spec.resolution[0])
     if _routing_available():
-        up = da.from_delayed(dask.delayed(upslope_area_mfd)(dem.data, cs), shape=dem.shape,
+        # the whole DEM travels to the routing task: as float32 when that is exact (a float32
+        # or ≤ 16-bit integer source), half the bytes of the float64 layer
+        data = dem.data.astype(np.float32) if _float32_exact(ctx, "dem") else dem.data
+        up = da.from_delayed(dask.delayed(upslope_area_mfd)(data, cs), shape=dem.shape,
                              dtype=np.float64).rechunk(dem.data.chunks)
         # Routed before the block-wise pass (on the cluster, if one is active): left inside the
         # pass, the scheduler computes and holds every other layer's blocks while the one
