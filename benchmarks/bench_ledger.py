@@ -13,7 +13,9 @@ named by ``--pg`` is dropped and re-created first):
   the script also measures older versions);
 * ``entry/txn`` and ``entry×100/txn`` — :func:`post_entry` of a two-line CNY entry
   between funded holder accounts (a balance check on the debited one), one or 100
-  entries per transaction.
+  entries per transaction;
+* ``entries 100/txn`` — the same entries, 100 per :func:`post_entries` call and commit
+  (one :func:`post_entry` each where the ledger has no ``post_entries``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def _rate(s: Session, n: int, per_txn: int, work: Callable[[int], None]) -> floa
 def run(engine: Engine, n_leaves: int, n_entries: int, repeat: int) -> dict[str, float]:
     upgrade(engine)
     bulk = getattr(service, "append_leaves", None)
+    bulk_post = getattr(service, "post_entries", None)
     counter = iter(range(10**9))
     with session_factory(engine)() as s:
         bank = service.open_account(s, asset="CNY", kind="external", name="bank")
@@ -85,12 +88,25 @@ def run(engine: Engine, n_leaves: int, n_entries: int, repeat: int) -> dict[str,
             service.post_entry(s, idempotency_key=f"e-{k}", postings=[
                 (codes[k % 20], -1), (codes[(k + 7) % 20], 1)], memo="bench")
 
+        def entries(_i: int) -> None:
+            batch = []
+            for _ in range(100):
+                k = next(counter)
+                batch.append({"idempotency_key": f"e-{k}", "memo": "bench", "postings": [
+                    (codes[k % 20], -1), (codes[(k + 7) % 20], 1)]})
+            if bulk_post is not None:
+                bulk_post(s, batch)
+            else:
+                for e in batch:
+                    service.post_entry(s, **e)
+
         cases: dict[str, Callable[[], float]] = {
             "leaf/txn": lambda: _rate(s, n_leaves // 4, 1, leaf),
             "leaf×100/txn": lambda: _rate(s, n_leaves, 100, leaf),
             "bulk 500/txn": lambda: 500 * _rate(s, max(1, 5 * n_leaves // 500), 1, chunk),
             "entry/txn": lambda: _rate(s, n_entries // 2, 1, entry),
             "entry×100/txn": lambda: _rate(s, n_entries, 100, entry),
+            "entries 100/txn": lambda: 100 * _rate(s, max(1, 5 * n_entries // 100), 1, entries),
         }
         results = {name: statistics.median(case() for _ in range(repeat))
                    for name, case in cases.items()}
@@ -115,9 +131,9 @@ def main() -> None:
                                     args.entries, args.repeat)
     print(f"load average: {os.getloadavg()[0]:.1f} (1 min)")
     names = [k for k in next(iter(results.values())) if k != "log size"]
-    print(f"{'database':<12}" + "".join(f"{n:>15}" for n in names) + f"{'log size':>10}")
+    print(f"{'database':<12}" + "".join(f"{n:>17}" for n in names) + f"{'log size':>10}")
     for db, r in results.items():
-        print(f"{db:<12}" + "".join(f"{r[n]:>15.0f}" for n in names) + f"{r['log size']:>10.0f}")
+        print(f"{db:<12}" + "".join(f"{r[n]:>17.0f}" for n in names) + f"{r['log size']:>10.0f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
 from liangshan.errors import Conflict, InvalidInput, NotFound
-from liangshan.ledger.log import append_leaf, canonical_json, lock_log
+from liangshan.ledger.log import append_leaf, append_leaves, canonical_json, lock_log
 from liangshan.ledger.models import IdempotencyKey, JournalEntry, LedgerAccount, Posting
 from liangshan.ledger.schemas import AccountKind, PostedEntry, PostingIn
 
@@ -173,7 +173,21 @@ def remember_idempotent(session: Session, key: str, scope: str, request: Mapping
                                result=dict(result), entry_id=entry_id, created_at=utcnow()))
 
 
-def _normalise(session: Session, postings: Sequence[PostingIn | tuple[AccountRef, int]]
+Lines = Sequence[PostingIn | tuple[AccountRef, int]]
+
+
+def _refs(postings: Lines) -> list[tuple[AccountRef, int]]:
+    return [(p.account, p.amount) if isinstance(p, PostingIn) else p for p in postings]
+
+
+def _by_code(session: Session, codes: set[str]) -> dict[str, LedgerAccount]:
+    """Accounts named by code, one query for all (unknown codes are left out)."""
+    return {a.code: a for a in session.scalars(
+        select(LedgerAccount).where(LedgerAccount.code.in_(codes)))} if codes else {}
+
+
+def _normalise(session: Session, postings: Lines,
+               by_code: Mapping[str, LedgerAccount] | None = None
                ) -> list[tuple[LedgerAccount, int]]:
     refs: list[tuple[AccountRef, int]] = []
     for i, p in enumerate(postings):
@@ -184,10 +198,8 @@ def _normalise(session: Session, postings: Sequence[PostingIn | tuple[AccountRef
         if amount == 0:
             raise InvalidInput(f"posting {i}: amount is zero", hint="leave the line out")
         refs.append((ref, amount))
-    # accounts named by code: one query for all of them (get_account raises for the unknown)
-    codes = {ref for ref, _ in refs if isinstance(ref, str)}
-    by_code = {a.code: a for a in session.scalars(
-        select(LedgerAccount).where(LedgerAccount.code.in_(codes)))} if codes else {}
+    if by_code is None:  # accounts named by code: one query (get_account raises for unknowns)
+        by_code = _by_code(session, {ref for ref, _ in refs if isinstance(ref, str)})
     lines = [(by_code[ref] if isinstance(ref, str) and ref in by_code
               else get_account(session, ref), amount) for ref, amount in refs]
     if len(lines) < 2:
@@ -216,48 +228,130 @@ def post_entry(session: Session, *, idempotency_key: str,
     (:class:`InsufficientBalance`), the key reused for another request
     (:class:`Conflict`). ``reference`` names what the entry settles in another domain
     ("market:trade:42"); it is logged with the entry. Flushes; the caller commits.
+    Many entries at once: :func:`post_entries`.
     """
-    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200:
-        raise InvalidInput(f"idempotency key {idempotency_key!r} must be 1–200 characters",
-                           hint="let the client generate a UUID per command")
+    return post_entries(session, [{"idempotency_key": idempotency_key, "postings": postings,
+                                   "memo": memo, "actor_id": actor_id,
+                                   "reference": reference}])[0]
+
+
+def post_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> list[PostedEntry]:
+    """Post entries in order, with the result of :func:`post_entry` called once per entry.
+
+    Each item holds :func:`post_entry`'s keyword arguments (``idempotency_key``,
+    ``postings``, optional ``memo``, ``actor_id``, ``reference``); amounts in the asset's
+    smallest unit (fen for CNY). A later entry sees the balances left by the earlier
+    ones; a key repeated with the same request replays the entry, with another request
+    it raises :class:`Conflict`. All checks run before anything is written, so a refused
+    entry writes none of the batch. One query each for accounts named by code,
+    idempotency keys and balances, one bulk log append, one flush for entries and
+    postings and one for the idempotency rows. Flushes; the caller commits.
+    """
+    unknown = [set(e) - {"idempotency_key", "postings", "memo", "actor_id", "reference"}
+               for e in entries]
+    for i, extra in enumerate(unknown):
+        if extra or "idempotency_key" not in entries[i] or "postings" not in entries[i]:
+            raise InvalidInput(f"entry {i}: expected the keyword arguments of post_entry, "
+                               f"got {sorted(entries[i])}",
+                               hint="give idempotency_key and postings; memo, actor_id and "
+                               "reference are optional")
+    for e in entries:
+        key, reference = e["idempotency_key"], e.get("reference")
+        if not isinstance(key, str) or not 0 < len(key) <= 200:
+            raise InvalidInput(f"idempotency key {key!r} must be 1–200 characters",
+                               hint="let the client generate a UUID per command")
+    if not entries:
+        return []
     lock_log(session)
-    lines = _normalise(session, postings)
-    if reference is not None and not 0 < len(reference) <= 200:
-        raise InvalidInput(f"entry reference {reference!r} must be 1–200 characters",
-                           hint="e.g. 'market:trade:42'")
-    request = {"postings": [[a.code, amt] for a, amt in lines], "memo": memo,
-               "actor_id": actor_id, "reference": reference}
-    seen = find_idempotent(session, idempotency_key, JOURNAL_SCOPE, request)
-    if seen is not None:
-        return _posted(session.get_one(JournalEntry, seen.entry_id), replayed=True)
-    deltas: dict[int, int] = defaultdict(int)
-    for account, amount in lines:
-        deltas[account.id] += amount
-    # balances of the accounts this entry would take down: one query for all of them
-    debited = {a.id for a, _ in lines if deltas[a.id] < 0 and not a.allow_negative}
-    balances = {int(a): int(b) for a, b in session.execute(
-        select(Posting.account_id, func.sum(Posting.amount)).where(
-            Posting.account_id.in_(debited)).group_by(Posting.account_id))} if debited else {}
-    for account, _ in lines:
-        delta = deltas.pop(account.id, 0)
-        if delta < 0 and not account.allow_negative:
-            current = int(balances.get(account.id) or 0)
-            if current + delta < 0:
-                raise InsufficientBalance(
-                    f"ledger account {account.code}: balance {current} {account.asset} "
-                    f"cannot cover {-delta}", hint="the account may not go below zero")
-    entry = JournalEntry(idempotency_key=idempotency_key, memo=memo, actor_id=actor_id,
-                         reference=reference, created_at=utcnow())
-    entry.postings = [Posting(seq=i, account_id=a.id, amount=amt, account=a)
-                      for i, (a, amt) in enumerate(lines)]
-    entry.log_index, _ = append_leaf(session, "journal",
-                                     entry_payload(entry, {a.id: a for a, _ in lines}))
-    session.add(entry)
+    by_code = _by_code(session, {ref for e in entries for ref, _ in _refs(e["postings"])
+                                 if isinstance(ref, str)})
+    prepared = []
+    for e in entries:
+        lines = _normalise(session, e["postings"], by_code)
+        reference = e.get("reference")
+        if reference is not None and not 0 < len(reference) <= 200:
+            raise InvalidInput(f"entry reference {reference!r} must be 1–200 characters",
+                               hint="e.g. 'market:trade:42'")
+        request = {"postings": [[a.code, amt] for a, amt in lines], "memo": e.get("memo", ""),
+                   "actor_id": e.get("actor_id"), "reference": reference}
+        prepared.append((e["idempotency_key"], lines, request))
+    stored = {row.key: row for row in session.scalars(select(IdempotencyKey).where(
+        IdempotencyKey.key.in_({key for key, _l, _r in prepared})))}
+    # balances of the accounts the batch would take down: one query; kept running below
+    debited = {a.id for _k, lines, _r in prepared for a, amt in lines
+               if amt < 0 and not a.allow_negative}
+    balances: dict[int, int] = defaultdict(int)
+    if debited:
+        balances.update({int(a): int(b) for a, b in session.execute(
+            select(Posting.account_id, func.sum(Posting.amount)).where(
+                Posting.account_id.in_(debited)).group_by(Posting.account_id))})
+    results: list[JournalEntry | IdempotencyKey | int] = []  # new entry, stored or earlier
+    new: dict[str, tuple[int, Mapping[str, Any]]] = {}
+    for i, (key, lines, request) in enumerate(prepared):
+        if key in stored:
+            results.append(_check_replay(stored[key], key, request))
+            continue
+        if key in new:  # the same command twice in one batch: the second is a replay
+            first, first_request = new[key]
+            if first_request != request:
+                raise Conflict(f"idempotency key {key!r} is used twice in one batch for "
+                               "different requests", hint="use a new key for a new command")
+            results.append(first)
+            continue
+        deltas: dict[int, int] = defaultdict(int)
+        for account, amount in lines:
+            deltas[account.id] += amount
+        for account, _ in lines:
+            delta = deltas.pop(account.id, 0)
+            if delta < 0 and not account.allow_negative:
+                current = balances[account.id]
+                if current + delta < 0:
+                    raise InsufficientBalance(
+                        f"ledger account {account.code}: balance {current} {account.asset} "
+                        f"cannot cover {-delta}", hint="the account may not go below zero")
+        for account, amount in lines:
+            balances[account.id] += amount
+        entry = JournalEntry(idempotency_key=key, memo=request["memo"],
+                             actor_id=request["actor_id"], reference=request["reference"],
+                             created_at=utcnow())
+        entry.postings = [Posting(seq=j, account_id=a.id, amount=amt, account=a)
+                          for j, (a, amt) in enumerate(lines)]
+        new[key] = (i, request)
+        results.append(entry)
+    fresh = [(r, prepared[i]) for i, r in enumerate(results) if isinstance(r, JournalEntry)]
+    logged = append_leaves(session, [
+        ("journal", entry_payload(entry, {a.id: a for a, _ in lines}))
+        for entry, (_k, lines, _r) in fresh])
+    for (entry, _p), (index, _leaf) in zip(fresh, logged, strict=True):
+        entry.log_index = index
+    session.add_all([entry for entry, _p in fresh])
     session.flush()
-    remember_idempotent(session, idempotency_key, JOURNAL_SCOPE, request,
-                        {"entry_id": entry.id, "log_index": entry.log_index}, entry.id)
-    session.flush()
-    return _posted(entry, replayed=False)
+    for entry, (key, _lines, request) in fresh:
+        remember_idempotent(session, key, JOURNAL_SCOPE, request,
+                            {"entry_id": entry.id, "log_index": entry.log_index}, entry.id)
+    if fresh:
+        session.flush()
+    out: list[PostedEntry] = []
+    for r in results:
+        if isinstance(r, JournalEntry):
+            out.append(_posted(r, replayed=False))
+        elif isinstance(r, int):  # the same key earlier in this batch
+            first = results[r]
+            assert isinstance(first, JournalEntry)
+            out.append(_posted(first, replayed=True))
+        else:
+            out.append(_posted(session.get_one(JournalEntry, r.entry_id), replayed=True))
+    return out
+
+
+def _check_replay(row: IdempotencyKey, key: str, request: Mapping[str, Any]
+                  ) -> IdempotencyKey:
+    """``row`` if it stored this very request under ``key``; :class:`Conflict` otherwise."""
+    if row.scope != JOURNAL_SCOPE or row.request_hash != request_hash(JOURNAL_SCOPE, request):
+        raise Conflict(f"idempotency key {key!r} was already used for a different request "
+                       f"({row.scope}, {iso(row.created_at)})",
+                       hint="use a new key for a new command; reuse a key only to retry")
+    return row
 
 
 def account_history(session: Session, account: AccountRef, limit: int = 100

@@ -1,6 +1,6 @@
 """The ledger's service functions: the only door other domains and the API use.
 
-* journal — :func:`open_account`, :func:`post_entry`, :func:`balance`,
+* journal — :func:`open_account`, :func:`post_entry`, :func:`post_entries`, :func:`balance`,
   :func:`get_account`, :func:`account_history` (amounts: integer smallest units,
   fen for CNY);
 * log — :func:`append_leaf`, :func:`append_leaves`, :func:`get_leaf`, :func:`log_size`,
@@ -30,6 +30,7 @@ from liangshan.ledger.journal import (
     find_idempotent,
     get_account,
     open_account,
+    post_entries,
     post_entry,
     remember_idempotent,
 )
@@ -55,7 +56,7 @@ __all__ = [
     "canonical_json", "consistency_proof", "current_checkpoint", "entries_by_reference",
     "find_idempotent",
     "get_account", "get_leaf", "inclusion_proof", "latest_checkpoint", "load_signer",
-    "load_verifier", "log_size", "open_account", "post_entry", "proof_bundle", "read_leaf",
+    "load_verifier", "log_size", "open_account", "post_entries", "post_entry", "proof_bundle", "read_leaf",
     "remember_idempotent", "root_hash", "sign_checkpoint", "verify_bundle", "verify_cli",
     "verify_log",
 ]
