@@ -256,7 +256,7 @@ def post_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> list
                                hint="give idempotency_key and postings; memo, actor_id and "
                                "reference are optional")
     for e in entries:
-        key, reference = e["idempotency_key"], e.get("reference")
+        key = e["idempotency_key"]
         if not isinstance(key, str) or not 0 < len(key) <= 200:
             raise InvalidInput(f"idempotency key {key!r} must be 1–200 characters",
                                hint="let the client generate a UUID per command")
@@ -336,9 +336,9 @@ def post_entries(session: Session, entries: Sequence[Mapping[str, Any]]) -> list
         if isinstance(r, JournalEntry):
             out.append(_posted(r, replayed=False))
         elif isinstance(r, int):  # the same key earlier in this batch
-            first = results[r]
-            assert isinstance(first, JournalEntry)
-            out.append(_posted(first, replayed=True))
+            earlier = results[r]
+            assert isinstance(earlier, JournalEntry)
+            out.append(_posted(earlier, replayed=True))
         else:
             out.append(_posted(session.get_one(JournalEntry, r.entry_id), replayed=True))
     return out
