@@ -66,3 +66,13 @@ def test_market_report_on_an_empty_registry_has_a_header_only():
     result = runner.invoke(app, ["market", "report"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("instrument,")
+
+
+def test_log_checkpoint_prints_a_signed_note_and_gep_list_is_empty_at_first():
+    checkpoint = runner.invoke(app, ["log", "checkpoint"])
+    assert checkpoint.exit_code == 0, checkpoint.output
+    lines = checkpoint.output.splitlines()
+    assert lines[0] == "liangshan.local/log" and lines[1] == "0"
+    assert any(line.startswith("— liangshan.local/log ") for line in lines)
+    listed = runner.invoke(app, ["gep", "list"])
+    assert listed.exit_code == 0 and "id" in listed.output

@@ -18,6 +18,8 @@ from rich.console import Console
 from liangshan.errors import InvalidInput, LiangshanError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from liangshan.accounting.account import Account
     from liangshan.datasets.study import StudyArea
 
@@ -338,6 +340,44 @@ def invest_run(
         model_args["workspace_dir"] = str(workspace)
     run_model(model, model_args)
     console.print(f"{model} written to {model_args.get('workspace_dir')}")
+
+
+@log_app.command("checkpoint")
+def log_checkpoint() -> None:
+    """Print the log's signed checkpoint (C2SP signed note), signing one if the log grew."""
+    from liangshan.db import session_scope
+    from liangshan.ledger.service import current_checkpoint
+
+    with session_scope(_migrated_engine()) as session:
+        typer.echo(current_checkpoint(session).note, nl=False)
+
+
+@gep_app.command("list")
+def gep_list(
+    region: Annotated[str | None, typer.Option(help="region code (prefix)")] = None,
+    year: Annotated[int | None, typer.Option(help="accounting year")] = None,
+) -> None:
+    """List stored accounts (drafts and published) with their IDs."""
+    from rich.table import Table
+
+    from liangshan.accounts import service as accounts
+    from liangshan.db import session_scope
+
+    table = Table("id", "region", "year", "profile", "status", "GEP (亿元)", "title")
+    with session_scope(_migrated_engine()) as session:
+        for row in accounts.list_accounts(session, region_code=region, year=year):
+            table.add_row(row.id[:16], row.region_code, str(row.year), row.profile, row.status,
+                          f"{row.gep_fen / 1e10:,.2f}", row.title)
+    console.print(table)
+
+
+def _migrated_engine() -> Engine:
+    from liangshan.db import get_engine
+    from liangshan.migrate import upgrade
+
+    engine = get_engine()
+    upgrade(engine)
+    return engine
 
 
 @log_app.command("verify")

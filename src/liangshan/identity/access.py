@@ -70,7 +70,8 @@ class Principal:
             raise Forbidden(
                 f"API key {self.api_key_id} lacks scope '{scope}' "
                 f"(it has: {', '.join(sorted(self.scopes)) or 'none'})",
-                hint="create a key with that scope: liangshan apikey create --scope " + scope,
+                hint=f"create a key with that scope: POST /identity/api-keys "
+                f'{{"name": ..., "scopes": ["{scope}"]}}',
             )
 
 
