@@ -17,17 +17,17 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select, text
+from sqlalchemy import String, cast, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
 from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from liangshan.identity.access import Principal
-from liangshan.identity.models import Organisation, OrgKind, Role
+from liangshan.identity.models import AuditEvent, Organisation, OrgKind, Role
 from liangshan.identity.service import record
 from liangshan.ledger.note import NoteSigner
 from liangshan.ledger.service import append_leaf, append_leaves
@@ -411,18 +411,27 @@ def record_events(session: Session, actor: Principal, items: Sequence[tuple[str,
                     for (b, doc, signature), (index, _leaf) in zip(pending, indices, strict=True))
         pending.clear()
 
+    # Within one call the actor, its organisations and their keys do not change: each is
+    # checked and loaded once (the refusals are the same, raised at the first event).
+    orgs: dict[int | None, Organisation] = {}
+    keys: dict[int, tuple[str, Callable[[dict[str, Any]], bytes]]] = {}
     for p, (_code, data) in zip(parsed, items, strict=True):
-        org = acting_org(session, actor, data.org_id)
+        org = orgs.get(data.org_id)
+        if org is None:
+            org = orgs[data.org_id] = acting_org(session, actor, data.org_id)
         batch = batches.get(p.batch_code)
         if batch is None or p.serial_number > batch.items_issued:
             get_batch(session, p.code)  # raises the precise NotFound
             raise NotFound(f"unknown batch {codes.display(p.batch_code)}")  # pragma: no cover
-        key = signer or signing.custodial_signer(session, org.id)
-        doc = build_document(org.id, key.key_id.hex(), data.biz_step, data.event_time,
+        if org.id not in keys:
+            key = signer or signing.custodial_signer(session, org.id)
+            keys[org.id] = (key.key_id.hex(), signing.document_signer(key))
+        key_id, sign = keys[org.id]
+        doc = build_document(org.id, key_id, data.biz_step, data.event_time,
                              {"batch": batch.code}, data.where.model_dump(mode="json"),
                              _how(data), data.corrects)
         check_rules(session, batch, doc, last_at.get(batch.id))
-        signature = signing.sign_document(key, doc)
+        signature = sign(doc)
         pending.append((batch, doc, signature))
         t = parse_time(doc["when"]["event_time"])
         last_at[batch.id] = max(t, last_at.get(batch.id, t))
@@ -433,15 +442,27 @@ def record_events(session: Session, actor: Principal, items: Sequence[tuple[str,
             _apply(session, actor, batch, rows[-1][1])
     log_pending()
     session.add_all([row for _b, row in rows])
-    for batch, row in rows:
-        if row.biz_step != BizStep.RECALL.value and (row.document["how"] or {}).get(
-                "sale") is None:
-            _audit(session, actor, batch, row)
+    # Sales and recalls were audited by _apply; the rest in one insert (one row per event).
+    audits = [_audit_values(actor, batch, row) for batch, row in rows
+              if row.biz_step != BizStep.RECALL.value
+              and (row.document["how"] or {}).get("sale") is None]
+    if audits:
+        session.execute(insert(AuditEvent), audits)
     for batch in batches.values():
         if batch.id in last_at:
             batch.last_event_at = max(filter(None, (batch.last_event_at, last_at[batch.id])))
     session.flush()
     return [row for _b, row in rows]
+
+
+def _audit_values(actor: Principal, batch: TraceBatch, row: TraceEvent) -> dict[str, Any]:
+    """The audit row :func:`_audit` writes, as column values (for one bulk insert)."""
+    return {"at": utcnow(), "actor_user_id": actor.user_id,
+            "actor_api_key_id": actor.api_key_id, "action": "record_event",
+            "target_type": "trace_event", "target_id": row.event_id,
+            "region_code": batch.region_code, "reason": None,
+            "detail": {"batch": batch.code, "biz_step": row.biz_step,
+                       "log_index": row.log_index}}
 
 
 def _audit(session: Session, actor: Principal, batch: TraceBatch, row: TraceEvent) -> None:
