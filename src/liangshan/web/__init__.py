@@ -17,8 +17,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def mount_web(app: FastAPI) -> None:
     """Add the pages (``/``, ``/web/...``), their JSON data (``/web/api/...``) and ``/static``."""
-    from liangshan.web import data_api, pages
+    from liangshan.web import data_api, domain_pages, pages
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(data_api.router)
     app.include_router(pages.router)
+    app.include_router(domain_pages.router)
