@@ -75,6 +75,27 @@ def test_parcel_list_and_page(domain_client, db_engine):
     assert domain_client.get("/web/parcels/520381NOPE").status_code == 404
 
 
+def test_parcel_outline_is_in_wgs84_inside_its_bbox(domain_client, db_engine):
+    """The embedded outline, projected back with pyproj, lands on the parcel's bbox corners."""
+    import json
+
+    from pyproj import Transformer
+
+    session = session_factory(db_engine)()
+    _, rows = registry.list_parcels(session, region_code="520521", limit=1)
+    parcel = rows[0]
+    session.close()
+    html = domain_client.get(f"/web/parcels/{parcel.code}").text
+    text = html.split('id="parcel-outline">')[1].split("</script>")[0]
+    rings = json.loads(text)["rings"]
+    back = Transformer.from_crs("EPSG:4326", REGISTRY_CRS, always_xy=True)
+    xs, ys = back.transform([p[0] for p in rings[0]], [p[1] for p in rings[0]])
+    assert 100 < rings[0][0][0] < 112 and 24 < rings[0][0][1] < 30   # Guizhou, lon/lat
+    assert min(xs) == pytest.approx(parcel.minx, abs=0.5)
+    assert max(ys) == pytest.approx(parcel.maxy, abs=0.5)
+    assert "/static/js/parcel.js" in html
+
+
 def test_anonymous_sees_no_individual_holder_names(domain_client, db_engine):
     code, name = _individual_right(db_engine)
     anonymous = domain_client.get(f"/web/parcels/{code}").text

@@ -13,15 +13,20 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
+from functools import cache
 from typing import Any
 
+import numpy as np
+import shapely
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pyproj import Transformer
 
 from liangshan.catalog import catalogue, monitoring
 from liangshan.errors import InvalidInput, NotFound
 from liangshan.market import service as market
 from liangshan.registry import service as registry
+from liangshan.registry.models import REGISTRY_CRS
 from liangshan.web import dashboard, geo
 from liangshan.web.auth import WebPrincipal, WebSession
 from liangshan.web.i18n import pick_lang
@@ -47,6 +52,26 @@ def _json_for_script(data: Any) -> str:
 
 
 # ---------------------------------------------------------------- registry
+
+
+@cache
+def _to_wgs84() -> Transformer:
+    return Transformer.from_crs(REGISTRY_CRS, "EPSG:4326", always_xy=True)
+
+
+def parcel_outline(geom_wkb: bytes) -> list[list[list[float]]]:
+    """The parcel's rings as [[lon, lat], ...] in WGS84 degrees (for the small ECharts map)."""
+    geom = shapely.transform(shapely.from_wkb(geom_wkb), lambda xy: _stack(*_to_wgs84()
+                             .transform(xy[:, 0], xy[:, 1])))
+    rings = []
+    for part in getattr(geom, "geoms", [geom]):
+        for ring in [part.exterior, *part.interiors]:
+            rings.append([[round(x, 6), round(y, 6)] for x, y in ring.coords])
+    return rings
+
+
+def _stack(xs: Any, ys: Any) -> Any:
+    return np.column_stack([xs, ys])
 
 
 @router.get("/web/parcels")
@@ -84,9 +109,12 @@ def parcel_page(request: Request, session: WebSession, principal: WebPrincipal,
     """The parcel's one-identity page; holders' personal data per ``shows_personal``."""
     view = registry.parcel_view(session, code, show_personal=registry.shows_personal(principal))
     links = {name: rows for name, rows in view.links.items() if rows}
+    outline = parcel_outline(registry.current_parcel(session, code).geom_wkb) \
+        if view.parcel.valid_to is None else []
     return page(request, "parcel.html", principal, view=view, links=links,
                 region_name=geo.county_name(view.parcel.region_code),
-                history=registry.parcel_history(session, code))
+                history=registry.parcel_history(session, code),
+                outline_json=_json_for_script({"rings": outline}))
 
 
 # ---------------------------------------------------------------- catalogue
