@@ -32,7 +32,7 @@ def test_demo_publishes_two_years_with_reports(tmp_path, db_engine, monkeypatch)
     assert (out / "accounts" / "compare_2022_2023" / "comparison_by_indicator.csv").exists()
     assert result.seeded["registry"]["parcels"] > 1000
     assert result.seeded["trace"]["recalled"]
-    assert result.seeded["market"]
+    assert result.seeded["market"]["closing_prices"] > 0
     assert "赤水市" in (out / "summary.txt").read_text(encoding="utf-8")
 
     with session_factory(db_engine)() as session:

@@ -20,7 +20,7 @@ from liangshan.identity import service as identity
 from liangshan.identity.access import SYSTEM
 from liangshan.identity.schemas import OrganisationIn
 from liangshan.market import service
-from liangshan.market.instruments import get_instrument
+from liangshan.market.instruments import SHANGHAI, get_instrument
 from liangshan.market.modes import ListedBoard, Mode, OneWayAuction, block_deal
 from liangshan.market.orderbook import BUY, SELL
 from liangshan.market.schemas import (
@@ -153,7 +153,11 @@ def seed_demo(session: Session, *, seed: int = 42) -> dict[str, Any]:
                                region_code="520381", held_on=date(2026, 3, 2),
                                demand_ids=[demand.id])
     trades = service.list_trades(session)
-    return {"organisations": len(orgs), "issuances": len(service.list_issuances(session)),
+    # the day's closing prices (VWAP of listed trades), so the market page shows them
+    closes = [service.close_day(session, code, day) for code, day in sorted(
+        {(t.instrument, t.executed_at.astimezone(SHANGHAI).date()) for t in trades})]
+    return {"closing_prices": sum(c is not None for c in closes),
+            "organisations": len(orgs), "issuances": len(service.list_issuances(session)),
             "trades": len(trades), "trades_by_mode": _count(t.mode for t in trades),
             "matches": len(service.matches_for(session, demand.id)),
             "event_listings": len(event.listing_ids),
