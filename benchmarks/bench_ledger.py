@@ -27,8 +27,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from _pg import fresh_pg  # benchmarks/ is on sys.path when a script here runs
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from liangshan.db import make_engine, session_factory
@@ -36,16 +36,6 @@ from liangshan.ledger import service
 from liangshan.migrate import upgrade
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/liangshan_bench_ledger"
-
-
-def fresh_pg(url: str) -> Engine:
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-    return make_engine(u.render_as_string(hide_password=False))
 
 
 def _rate(s: Session, n: int, per_txn: int, work: Callable[[int], None]) -> float:

@@ -21,8 +21,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from _pg import fresh_pg  # benchmarks/ is on sys.path when a script here runs
+from sqlalchemy.engine import Engine
 
 from liangshan.db import make_engine, session_factory
 from liangshan.identity import service as identity
@@ -35,16 +35,6 @@ from liangshan.trace.schemas import BatchIn, EventIn
 
 T0 = datetime(2025, 4, 1, tzinfo=UTC)
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/liangshan_bench_trace"
-
-
-def fresh_pg(url: str) -> Engine:
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-    return make_engine(u.render_as_string(hide_password=False))
 
 
 def run(engine: Engine, n_events: int, n_batches: int = 200, chunk: int = 500

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from liangshan.ledger import service as ledger
 from liangshan.trace import lineage, public, service
 from liangshan.trace.schemas import EventIn, InputUse
+from tests.tampering import tamper as tamper_rows
 
 
 def tamper(session: Session, sql: str, params: dict) -> None:
-    """Change rows with plain SQL as a database administrator could (append-only triggers
-    of the ledger switched off first), as in tests/ledger/test_verify.py."""
-    session.commit()
-    with session.get_bind().begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                      "AND name LIKE 'ledger_%'")).scalars().all()
-            for name in names:
-                conn.execute(text(f"DROP TRIGGER {name}"))
-        conn.execute(text(sql), params)
-    session.expire_all()
+    """One SQL change behind the application's back (ledger triggers switched off)."""
+    tamper_rows(session, (sql, params))
 
 
 def _history(world):
