@@ -1,4 +1,5 @@
 """Market tables: issuances, serial-numbered unit blocks, retirements, trades, daily prices,
+orders and order-book state, one-way-bidding auctions and bids,
 eco-product listings and demands, and promotion events (推介会).
 
 Balances are not stored here: they live in the ledger (DESIGN §3 rule 3). A unit
@@ -189,3 +190,92 @@ class PromotionEvent(Timestamped, Base):
     held_on: Mapped[date] = mapped_column(Date)
     listing_ids: Mapped[list[int]] = mapped_column(JSON)
     demand_ids: Mapped[list[int]] = mapped_column(JSON)
+
+
+class BookState(Base):
+    """One row per instrument's order book: the priority counter and the book's version.
+
+    ``seq`` grows by one at every book event (placement, amend that re-queues): it is
+    the time priority of the order placed at that event. ``version`` is a fresh random
+    token at every committed change, so an in-process engine can tell whether it still
+    mirrors the database (a rolled-back or another process's change makes it stale).
+    """
+
+    __tablename__ = "market_books"
+
+    instrument: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[str] = mapped_column(String(32))
+
+
+class BookOrder(Timestamped, Base):
+    """An order of the continuous order book (limit or market), as placed and as it stands.
+
+    ``quantity`` is what was asked (after amends), ``remaining`` what is still open;
+    ``price_fen`` is None for a market order (which never rests). ``priority`` is the
+    book's ``seq`` when the order last joined the back of its price queue: lowering
+    the quantity keeps it, raising it or changing the price takes a new one.
+    ``status``: open, filled, cancelled, or expired (a market order's unfilled rest).
+    """
+
+    __tablename__ = "market_orders"
+    __table_args__ = (
+        Index("ix_market_orders_book", "instrument", "status", "priority"),
+        Index("ix_market_orders_owner", "org_id", "status"),
+        CheckConstraint("quantity > 0 AND remaining >= 0 AND remaining <= quantity",
+                        name="quantities"),
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    side: Mapped[str] = mapped_column(String(4))
+    kind: Mapped[str] = mapped_column(String(8))  # limit / market
+    price_fen: Mapped[int | None] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))
+    priority: Mapped[int] = mapped_column(BigInteger)
+    fee_bp: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    placed_by: Mapped[int | None] = mapped_column(Integer)  # user id
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Auction(Timestamped, Base):
+    """单向竞价: a seller's lot of ``quantity`` units offered above ``reserve_fen``.
+
+    ``sealed``: bids stay hidden until the award; otherwise (ascending) each bid must
+    beat the best standing bid by ``increment_fen``. ``status``: open, awarded, cancelled.
+    """
+
+    __tablename__ = "market_auctions"
+    __table_args__ = (CheckConstraint("quantity > 0 AND reserve_fen > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    seller_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    reserve_fen: Mapped[int] = mapped_column(BigInteger)
+    sealed: Mapped[bool] = mapped_column()
+    increment_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_bp: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuctionBid(Timestamped, Base):
+    """A bid in an auction; ``won`` is the quantity awarded (0 until and unless it wins)."""
+
+    __tablename__ = "market_auction_bids"
+    __table_args__ = (CheckConstraint("quantity > 0 AND price_fen > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    auction_id: Mapped[int] = mapped_column(ForeignKey("market_auctions.id"), index=True)
+    bidder_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    won: Mapped[int] = mapped_column(BigInteger, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
