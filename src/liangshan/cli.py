@@ -290,14 +290,30 @@ def vep_run(
     id_field: Annotated[str, typer.Option(help="the polygons' ID column")] = "unit_id",
     profile: str = "ndrc-2022",
     scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address")] = None,
+    before_year: Annotated[int | None, typer.Option(
+        help="also account this earlier year on the same footprint: per-indicator "
+        "increments at its prices")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="before-project study area (other land cover), same year: increments")] = None,
+    npv: Annotated[bool, typer.Option(help="asset value: annual VEP as an annuity")] = False,
+    discount_rate: Annotated[float, typer.Option(
+        help="NPV discount rate, a fraction (博文静 2017: 0.0277)")] = 0.0277,
+    horizon: Annotated[int, typer.Option(help="NPV horizon in years (博文静 2017: 100)")] = 100,
 ) -> None:
-    """VEP of each polygon (a parcel, a project site, a basin), with the origin rule."""
+    """VEP of each polygon (a parcel, a project site, a basin), with the origin rule;
+    optionally the increments against a baseline or an earlier year, and asset values."""
     import geopandas as gpd
 
+    from liangshan.accounting.account import write_atomic
     from liangshan.accounting.reports import write_account_folder
     from liangshan.accounting.scale import use_scheduler
-    from liangshan.accounting.vep import run_vep
+    from liangshan.accounting.vep import asset_values, increments, npv_options, run_vep
     from liangshan.progress import progress_bar
+
+    if before_year is not None and baseline is not None:
+        raise InvalidInput("give --before-year or --baseline, not both",
+                           hint="two years on one footprint, or two scenarios in one year")
+    npv_rec = npv_options(discount_rate, horizon) if npv else None
 
     try:
         footprint = gpd.read_file(area)
@@ -306,10 +322,29 @@ def vep_run(
                            hint="give a GeoPackage, GeoJSON or Shapefile with a CRS") from None
     with use_scheduler(_scheduler(scheduler)), progress_bar(f"VEP {year}") as report:
         account = run_vep(_open_study(study), year, footprint, profile, id_field=id_field,
-                          progress=report)
+                          progress=report, npv=npv_rec)
     write_account_folder(account, out, title=f"VEP {year} ({area.name})")
     for row in account.totals().itertuples():
         console.print(f"{row.region_code}: {row.gep_yuan / 1e4:,.1f} 万元/年")
+    if before_year is not None or baseline is not None:
+        before_study = _open_study(baseline if baseline is not None else study)
+        before_y = before_year if before_year is not None else year
+        with use_scheduler(_scheduler(scheduler)), progress_bar("VEP before") as report:
+            before = run_vep(before_study, before_y, footprint, profile, id_field=id_field,
+                             progress=report)
+        label = f"baseline {baseline.name}" if baseline is not None else str(before_y)
+        write_account_folder(before, out / "before", title=f"VEP {before_y} ({label})")
+        inc = increments(before, account)
+        write_atomic(out / "vep_increments.csv", inc.to_csv(index=False).encode("utf-8-sig"))
+        for row in inc[inc["indicator"] == "GEP"].itertuples():
+            console.print(f"{row.region_code}: {row.value_change_yuan / 1e4:+,.1f} 万元/年 "
+                          f"against {label}")
+    if npv_rec is not None:
+        assets = asset_values(account)
+        write_atomic(out / "vep_assets.csv", assets.to_csv(index=False).encode("utf-8-sig"))
+        for row in assets.itertuples():
+            console.print(f"{row.region_code}: asset value {row.npv_yuan / 1e8:,.2f} 亿元 "
+                          f"({horizon} years at {discount_rate:.2%})")
     console.print(f"reports in {out}")
 
 
