@@ -68,7 +68,7 @@ def engine_bench(n: int, seed: int = 1) -> dict[str, float]:
 
 
 def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
-                 net: bool = False) -> dict[str, float]:
+                 net: bool = False, cycle: bool = False) -> dict[str, float]:
     from datetime import date
 
     from liangshan.db import make_engine, session_scope
@@ -105,14 +105,17 @@ def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
                     quantity=rng.randint(1, 5), price_fen=rng.randint(90, 110),
                     idempotency_key=f"{tag}-t{done}", fee_bp=10))
                 done += 1
-            if clearing:
+            if cycle:
+                service.settle_trades(s, SYSTEM, items, cycle_key=f"{tag}-c{done}")
+            elif clearing:
                 service.settle_batch(s, SYSTEM, items, batch_key=f"{tag}-b{done}", net=net)
             else:
                 for item in items:
                     service.settle(s, SYSTEM, item)
     dt = time.perf_counter() - t0
     engine.dispose()
-    return {"trades": trades, "batch": batch, "clearing": clearing, "net": net, "seconds": dt,
+    return {"trades": trades, "batch": batch, "clearing": clearing, "net": net, "cycle": cycle,
+            "seconds": dt,
             "per_second": trades / dt}
 
 
@@ -124,6 +127,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--clearing", action="store_true", help="settle_batch per transaction")
     p.add_argument("--net", action="store_true", help="with --clearing: net entries")
+    p.add_argument("--cycle", action="store_true",
+                   help="settle_trades per transaction (each trade its own two entries)")
     p.add_argument("--url", help="settle: a scratch database URL (SQLite file or PostgreSQL)")
     a = p.parse_args()
     if a.what == "engine":
@@ -132,7 +137,7 @@ def main() -> None:
     elif not a.url:
         p.error("settle needs --url of a scratch database")
     else:
-        print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net))
+        print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net, a.cycle))
 
 
 if __name__ == "__main__":

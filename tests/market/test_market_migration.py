@@ -1,4 +1,4 @@
-"""Migration 0007_market creates exactly the market tables the models declare, on both DBs."""
+"""Migrations 0007_market and 0008_market_orders create exactly the market tables the models declare, on both DBs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from liangshan.market import models  # noqa: F401 — registers the market table
 
 def test_migration_matches_the_models(db_engine: Engine) -> None:
     market = {t for t in Base.metadata.tables if t.startswith("market_")}
-    assert len(market) == 8
+    assert len(market) == 12
     assert market <= set(inspect(db_engine).get_table_names())
     with db_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -1,5 +1,10 @@
 """Batch settlement (批量结算): many matched trades, delivery versus payment, in one go.
 
+Two ways, one plan (:func:`_plan` checks every trade and moves its serials in memory):
+:func:`settle_trades` posts each trade's own two entries (as :func:`settle` would) in
+one ledger call — the path of the order book's matching cycles; :func:`settle_batch`
+posts one unit entry and one money entry for a whole clearing batch.
+
 :func:`settle_batch` settles trades in their given order exactly as
 :func:`liangshan.market.settlement.settle` would one by one — the same serials
 move, the same fees and benefit shares are paid, a trade that cannot be covered
@@ -14,10 +19,13 @@ serials it moved. Money in fen; quantities in the instrument's unit.
 from __future__ import annotations
 
 import bisect
+import os
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +43,7 @@ from liangshan.market.issuance import money_account, serial_label, unit_account
 from liangshan.market.models import Issuance, Trade, UnitBlock
 from liangshan.market.schemas import TradeIn
 from liangshan.market.settlement import (
+    PAUSE_ENV,
     check_trade,
     fee_account,
     money_postings,
@@ -52,13 +61,15 @@ class _Seg:
     end: int
     issuance_id: int
     origin: int
+    trade: int = -1  # index of the last trade that moved or cut it (-1: untouched)
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.vintage, self.start)
 
 
-def _take(segs: list[_Seg], qty: int, what: str) -> list[_Seg]:
+def _take(segs: list[_Seg], qty: int, what: str, trade: int) -> list[_Seg]:
+    """The ``qty`` first serials of ``segs`` (removed from it), cut by trade ``trade``."""
     out, left = [], qty
     while left:
         if not segs:
@@ -68,44 +79,35 @@ def _take(segs: list[_Seg], qty: int, what: str) -> list[_Seg]:
         size = s.end - s.start + 1
         if size <= left:
             out.append(segs.pop(0))
+            s.trade = trade
             left -= size
         else:
-            out.append(_Seg(s.vintage, s.start, s.start + left - 1, s.issuance_id, s.origin))
+            out.append(_Seg(s.vintage, s.start, s.start + left - 1, s.issuance_id, s.origin,
+                            trade))
             s.start += left
+            s.trade = trade
             left = 0
     return out
 
 
-def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], *,
-                 batch_key: str, net: bool = False) -> list[Trade]:
-    """Settle ``trades`` in order as one clearing batch; returns their trade rows.
+@dataclass
+class _Plan:
+    """A list of trades worked out in memory: rows to write, each trade's two legs, blocks."""
 
-    ``net`` False: the two entries carry gross per-trade lines. ``net`` True (净额结算):
-    they carry one net line per account, and the trades themselves — parties,
-    quantities, prices, serials — are appended to the log as one "market_batch"
-    leaf (always written, whichever way the entries are posted).
+    rows: list[Trade]
+    legs: list[tuple[list[tuple[LedgerAccount, int]], list[tuple[LedgerAccount, int]]]]
+    segs: dict[str, list[_Seg]]
+    originals: dict[int, UnitBlock]
+    now: datetime
 
-    Only the market operator (province admin) runs a clearing batch. Replaying
-    ``batch_key`` returns the batch's trades. Any trade that its seller's units or its
-    buyer's money cannot cover at its turn refuses the whole batch
-    (:class:`InsufficientBalance`, naming the trade); nothing moves.
+
+def _plan(session: Session, trades: Sequence[TradeIn]) -> _Plan:
+    """Check every trade's rules and cover at its turn and move its serials, in memory.
+
+    Raises (nothing written) for a rule broken or a trade its seller's units or its
+    buyer's money (fen) cannot cover after the trades before it.
     """
-    actor.require_role(Role.PROVINCE_ADMIN)
-    if not trades:
-        return []
     fees = fee_account(session)  # opening takes the ledger lock first
-    ref = f"market:batch:{batch_key}"
-    done = ledger.entries_by_reference(session, ref)
-    if done:
-        keys = [t.idempotency_key for t in trades]
-        found = {t.idempotency_key: t for t in session.scalars(
-            select(Trade).where(Trade.idempotency_key.in_(keys)))}
-        return [found[k] for k in keys]
-    clash = session.scalars(select(Trade.idempotency_key).where(
-        Trade.idempotency_key.in_([t.idempotency_key for t in trades]))).first()
-    if clash is not None:
-        raise Conflict(f"trade key {clash!r} was already settled",
-                       hint="a clearing batch carries only new trades")
     accounts: dict[tuple[str, int], LedgerAccount] = {}
     by_code: dict[str, LedgerAccount] = {fees: ledger.get_account(session, fees)}
     running: dict[str, int] = {}
@@ -146,11 +148,10 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
         segs[b.account_code].append(_Seg(b.vintage, b.serial_start, b.serial_end,
                                          b.issuance_id, b.id))
     issuances: dict[int, Issuance] = {}
-    unit_lines: list[tuple[LedgerAccount, int]] = []
-    money_lines: list[tuple[LedgerAccount, int]] = []
+    legs: list[tuple[list[tuple[LedgerAccount, int]], list[tuple[LedgerAccount, int]]]] = []
     rows: list[Trade] = []
     now = utcnow()
-    for t in trades:
+    for i, t in enumerate(trades):
         seller_u, buyer_u = units(t.instrument, t.seller_org_id), units(t.instrument,
                                                                         t.buyer_org_id)
         gross = t.quantity * t.price_fen
@@ -162,37 +163,74 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
         if running[buyer_c.code] < gross + fee:
             raise InsufficientBalance(f"trade {t.idempotency_key}: {buyer_c.code} has "
                                       f"{running[buyer_c.code]} fen, owes {gross + fee}")
-        moved = _take(segs[seller_u.code], t.quantity, seller_u.code)
+        moved = _take(segs[seller_u.code], t.quantity, seller_u.code, i)
         target = segs[buyer_u.code]
         for s in moved:
             bisect.insort(target, s, key=lambda x: x.key)
-        shares: dict[int, int] = defaultdict(int)
+        shares: dict[tuple[int, str], int] = defaultdict(int)
         per_iss: dict[int, int] = defaultdict(int)
         for s in moved:
             per_iss[s.issuance_id] += s.end - s.start + 1
         for iss_id, q in per_iss.items():
             iss = issuances.get(iss_id) or issuances.setdefault(
                 iss_id, session.get_one(Issuance, iss_id))
-            if iss.holder_org_id == t.seller_org_id:
+            if iss.holder_org_id == t.seller_org_id:  # a primary sale pays the beneficiaries
                 for ben in iss.beneficiaries:
                     if ben["org_id"] != t.seller_org_id:
-                        shares[ben["org_id"]] += q * t.price_fen * ben["share_bp"] // 10_000
-        share_lines = [(cash(o).code, a) for o, a in shares.items() if a]
+                        shares[(ben["org_id"], ben["role"])] += (
+                            q * t.price_fen * ben["share_bp"] // 10_000)
+        share_lines = [(cash(o).code, a) for (o, _r), a in shares.items() if a]
         lines = money_postings(gross, t.fee_bp, seller_c.code, buyer_c.code, fees, share_lines)
         for code, amount in lines:
             running[code] = running.get(code, 0) + amount
         running[seller_u.code] -= t.quantity
         running[buyer_u.code] += t.quantity
-        unit_lines += [(seller_u, -t.quantity), (buyer_u, t.quantity)]
-        money_lines += [(by_code[c], a) for c, a in lines]
+        legs.append(([(seller_u, -t.quantity), (buyer_u, t.quantity)],
+                     [(by_code[c], a) for c, a in lines]))
         rows.append(Trade(
             instrument=t.instrument, mode=t.mode, seller_org_id=t.seller_org_id,
             buyer_org_id=t.buyer_org_id, quantity=t.quantity, price_fen=t.price_fen,
             gross_fen=gross, buyer_fee_fen=fee, seller_fee_fen=fee,
-            shares=[{"org_id": o, "fen": a, "role": "beneficiary"} for o, a in shares.items()
-                    if a],
+            shares=[{"org_id": o, "fen": a, "role": r} for (o, r), a in shares.items() if a],
             serials=[serial_label(t.instrument, s.vintage, s.start, s.end) for s in moved],
             idempotency_key=t.idempotency_key, executed_at=now))
+    return _Plan(rows, legs, segs, originals, now)
+
+
+def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], *,
+                 batch_key: str, net: bool = False) -> list[Trade]:
+    """Settle ``trades`` in order as one clearing batch; returns their trade rows.
+
+    ``net`` False: the two entries carry gross per-trade lines. ``net`` True (净额结算):
+    they carry one net line per account, and the trades themselves — parties,
+    quantities, prices, serials — are appended to the log as one "market_batch"
+    leaf (always written, whichever way the entries are posted).
+
+    Only the market operator (province admin) runs a clearing batch. Replaying
+    ``batch_key`` returns the batch's trades. Any trade that its seller's units or its
+    buyer's money cannot cover at its turn refuses the whole batch
+    (:class:`InsufficientBalance`, naming the trade); nothing moves.
+    """
+    actor.require_role(Role.PROVINCE_ADMIN)
+    if not trades:
+        return []
+    fee_account(session)  # opening takes the ledger lock first
+    ref = f"market:batch:{batch_key}"
+    done = ledger.entries_by_reference(session, ref)
+    if done:
+        keys = [t.idempotency_key for t in trades]
+        found = {t.idempotency_key: t for t in session.scalars(
+            select(Trade).where(Trade.idempotency_key.in_(keys)))}
+        return [found[k] for k in keys]
+    clash = session.scalars(select(Trade.idempotency_key).where(
+        Trade.idempotency_key.in_([t.idempotency_key for t in trades]))).first()
+    if clash is not None:
+        raise Conflict(f"trade key {clash!r} was already settled",
+                       hint="a clearing batch carries only new trades")
+    plan = _plan(session, trades)
+    rows = plan.rows
+    unit_lines = [line for u, _m in plan.legs for line in u]
+    money_lines = [line for _u, m in plan.legs for line in m]
     if net:
         unit_lines, money_lines = _net(unit_lines), _net(money_lines)
     leaf, _ = ledger.append_leaf(session, "market_batch", {
@@ -206,7 +244,7 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
     m = ledger.post_entry(session, idempotency_key=f"{ref}:money", postings=money_lines,
                           memo=f"clearing batch {batch_key}: {len(rows)} trades, money",
                           actor_id=actor.user_id, reference=ref)
-    _write_blocks(session, segs, originals, u.id, now)
+    _write_blocks(session, plan, [u.id] * len(rows))
     for r in rows:
         r.unit_entry_id, r.money_entry_id = u.id, m.id
     session.add_all(rows)
@@ -215,6 +253,81 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
            detail={"trades": len(rows), "unit_entry": u.id, "money_entry": m.id,
                    "log_index": leaf})
     return rows
+
+
+def settle_trades(session: Session, actor: Principal, trades: Sequence[TradeIn], *,
+                  cycle_key: str) -> list[Trade]:
+    """Settle one matching cycle's trades in the caller's transaction, each trade whole.
+
+    Each trade gets exactly the journal entries :func:`~liangshan.market.settlement.settle`
+    would post — a unit entry ``market:trade:<key>:units`` and a money entry
+    ``market:trade:<key>:money`` (gross, fees and benefit shares in fen), each with its
+    own idempotency key and log leaf — but all entries go through one
+    :func:`liangshan.ledger.service.post_entries` call, and the serial blocks and trade
+    rows are written in bulk. All trades or none: a trade that cannot be covered at its
+    turn refuses the cycle (:class:`InsufficientBalance`), nothing written. A cycle
+    whose trades were all settled already (same keys, same terms) returns them; a cycle
+    mixing settled and new keys is a :class:`Conflict`. Parties or the market operator
+    only. Flushes; the caller commits.
+    """
+    if not trades:
+        return []
+    if actor.role is not Role.PROVINCE_ADMIN:
+        for t in trades:
+            if actor.organisation_id not in (t.seller_org_id, t.buyer_org_id):
+                raise Conflict(f"{actor.label} is neither party to trade {t.idempotency_key} "
+                               "nor the market operator")
+    fee_account(session)  # opening takes the ledger lock first
+    keys = [t.idempotency_key for t in trades]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(f"cycle {cycle_key}: a trade key appears twice",
+                           hint="give every trade its own idempotency key")
+    seen = {r.idempotency_key: r for r in session.scalars(
+        select(Trade).where(Trade.idempotency_key.in_(keys)))}
+    if seen:
+        return _replayed(cycle_key, trades, seen)
+    plan = _plan(session, trades)
+    entries: list[dict[str, Any]] = []
+    for t, (unit_lines, money_lines) in zip(trades, plan.legs, strict=True):
+        ref = f"market:trade:{t.idempotency_key}"
+        inst = get_instrument(t.instrument)
+        entries.append({"idempotency_key": f"{ref}:units", "postings": unit_lines,
+                        "memo": f"{t.mode} trade: {t.quantity} {inst.unit} {inst.code}",
+                        "actor_id": actor.user_id, "reference": ref})
+        entries.append({"idempotency_key": f"{ref}:money", "postings": money_lines,
+                        "memo": f"payment for {t.quantity} {inst.unit} {inst.code} at "
+                                f"{t.price_fen} fen", "actor_id": actor.user_id,
+                        "reference": ref})
+    posted = ledger.post_entries(session, entries)
+    pause = os.environ.get(PAUSE_ENV)
+    if pause:  # only the crash test sets this: die here and nothing must remain
+        time.sleep(float(pause))
+    _write_blocks(session, plan, [posted[2 * i].id for i in range(len(trades))])
+    for i, r in enumerate(plan.rows):
+        r.unit_entry_id, r.money_entry_id = posted[2 * i].id, posted[2 * i + 1].id
+    session.add_all(plan.rows)
+    session.flush()
+    record(session, actor, "settle_cycle", "market_trade", cycle_key,
+           detail={"trades": len(plan.rows), "first_trade": plan.rows[0].id,
+                   "last_trade": plan.rows[-1].id})
+    return plan.rows
+
+
+def _replayed(cycle_key: str, trades: Sequence[TradeIn], seen: dict[str, Trade]
+              ) -> list[Trade]:
+    missing = [t.idempotency_key for t in trades if t.idempotency_key not in seen]
+    if missing:
+        raise Conflict(f"cycle {cycle_key}: trade keys {sorted(seen)[:3]} were settled "
+                       f"already but {missing[:3]} were not",
+                       hint="replay a cycle whole, or settle new trades under new keys")
+    for t in trades:
+        r = seen[t.idempotency_key]
+        if (r.instrument, r.mode, r.seller_org_id, r.buyer_org_id, r.quantity,
+                r.price_fen) != (t.instrument, t.mode, t.seller_org_id, t.buyer_org_id,
+                                 t.quantity, t.price_fen):
+            raise Conflict(f"idempotency key {t.idempotency_key!r} settled trade {r.id} "
+                           "with other terms", hint="use a new key per trade")
+    return [seen[t.idempotency_key] for t in trades]
 
 
 def _net(lines: list[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount, int]]:
@@ -227,12 +340,15 @@ def _net(lines: list[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount, in
     return [(acc[i], t) for i, t in total.items() if t]
 
 
-def _write_blocks(session: Session, segs: dict[str, list[_Seg]],
-                  originals: dict[int, UnitBlock], entry_id: int, now: datetime) -> None:
-    """Supersede every original block that changed; insert the segments that are new."""
+def _write_blocks(session: Session, plan: _Plan, entry_ids: Sequence[int]) -> None:
+    """Supersede every original block that changed; insert the segments that are new.
+
+    A new segment records the unit entry of the last trade that moved or cut it.
+    """
     kept: set[int] = set()
     new: list[UnitBlock] = []
-    for code, lst in segs.items():
+    originals, now = plan.originals, plan.now
+    for code, lst in plan.segs.items():
         for s in lst:
             o = originals[s.origin]
             if o.account_code == code and (o.serial_start, o.serial_end) == (s.start, s.end):
@@ -241,7 +357,8 @@ def _write_blocks(session: Session, segs: dict[str, list[_Seg]],
             new.append(UnitBlock(instrument=o.instrument, vintage=s.vintage,
                                  serial_start=s.start, serial_end=s.end,
                                  issuance_id=s.issuance_id, account_code=code, status="active",
-                                 parent_id=o.id, entry_id=entry_id, created_at=now))
+                                 parent_id=o.id, entry_id=entry_ids[s.trade],
+                                 created_at=now))
     for oid, o in originals.items():
         if oid not in kept:
             o.status, o.closed_at = "superseded", now

@@ -106,11 +106,13 @@ class OrderBook:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def submit(self, side: int, qty: int, price: int | None = None, owner: Hashable = None
-               ) -> tuple[int, list[Fill]]:
+    def submit(self, side: int, qty: int, price: int | None = None, owner: Hashable = None,
+               oid: int | None = None) -> tuple[int, list[Fill]]:
         """Submit a limit order (``price`` fen) or a market order (``price`` None).
 
-        Returns the new order id and its fills; a limit remainder rests under that id.
+        Returns the order id and its fills; a limit remainder rests under that id. The
+        id is the book's next one, or ``oid`` when the caller numbers orders itself (a
+        persisted book uses its database ids; ``oid`` must not be resting already).
         """
         if side != BUY and side != SELL:
             raise InvalidInput(f"order side {side!r} is neither BUY (0) nor SELL (1)")
@@ -118,13 +120,30 @@ class OrderBook:
             raise InvalidInput(f"order quantity {qty!r} must be a positive integer")
         if price is not None and (type(price) is not int or price <= 0):
             raise InvalidInput(f"order price {price!r} must be a positive integer (fen)")
-        oid = self._next
-        self._next = oid + 1
+        if oid is None:
+            oid = self._next
+            self._next = oid + 1
+        elif oid in self._live:
+            raise InvalidInput(f"order {oid} is already resting in the book")
         order = Order(oid, side, price, qty, owner)
         fills = self._match(order)
         if order.qty and price is not None:
             self._rest(order)
         return oid, fills
+
+    def restore(self, oid: int, side: int, price: int, qty: int, owner: Hashable) -> None:
+        """Rest an order without matching it: rebuilding a book, orders in priority order."""
+        if oid in self._live:
+            raise InvalidInput(f"order {oid} is already resting in the book")
+        self._rest(Order(oid, side, price, qty, owner))
+
+    def resting(self) -> list[Order]:
+        """Every live order, bids best first then asks best first, each level oldest first."""
+        out: list[Order] = []
+        for side in (BUY, SELL):
+            for price in sorted(self._levels[side], reverse=(side == BUY)):
+                out.extend(o for o in self._levels[side][price] if o.qty)
+        return out
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; returns the quantity that was still open."""

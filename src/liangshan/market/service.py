@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from liangshan.identity.access import Principal
 from liangshan.ledger import service as ledger
-from liangshan.market.clearing import settle_batch
+from liangshan.market.clearing import settle_batch, settle_trades
 from liangshan.market.instruments import SHANGHAI, get_instrument, load_instruments
 from liangshan.market.issuance import (
     cancel,
@@ -57,7 +57,7 @@ __all__ = [
     "add_demand", "add_listing", "cancel", "close_day", "counted_forest_mu", "deposit", "get_instrument",
     "holdings", "issue", "list_issuances", "list_listings", "list_trades", "load_instruments", "matches_for",
     "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
-    "serial_problems", "settle", "settle_batch", "settle_deals", "transfer", "unit_balance",
+    "serial_problems", "settle", "settle_batch", "settle_deals", "settle_trades", "transfer", "unit_balance",
 ]
 
 

@@ -1,0 +1,87 @@
+"""What an organisation can commit: its ledger balance less what its open commitments reserve.
+
+Units: open sell orders (their remaining quantity) and open auction lots. Money (fen):
+open buy orders and bids in open auctions, each ``quantity × price`` plus the fee
+rounded down. An order, lot or bid that needs more than is free is refused with
+:class:`~liangshan.ledger.service.InsufficientBalance`, so units are never offered twice
+and a buyer can always pay what its open orders may cost.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from liangshan.ledger import service as ledger
+from liangshan.ledger.service import InsufficientBalance
+from liangshan.market.issuance import money_account, unit_account
+from liangshan.market.models import Auction, AuctionBid, BookOrder
+
+
+def cost_fen(qty: int, price_fen: int, fee_bp: int) -> int:
+    """What a buyer pays for ``qty`` at ``price_fen``: gross plus the fee rounded down (fen).
+
+    Settling the quantity in parts at this price or lower never costs more: the fee of
+    each part is rounded down, and the sum of rounded-down parts is at most the whole's.
+    """
+    gross = qty * price_fen
+    return gross + gross * fee_bp // 10_000
+
+
+class Funds:
+    """Free units and money (ledger balance less reservations), loaded once per cycle.
+
+    Load an organisation's figures before changing any of its orders in the cycle;
+    afterwards the cycle keeps them up to date in memory.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.units: dict[tuple[str, int], int] = {}
+        self.cash: dict[int, int] = {}
+
+    def free_units(self, instrument: str, org_id: int) -> int:
+        key = (instrument, org_id)
+        if key not in self.units:
+            held = ledger.balance(self.s, unit_account(self.s, instrument, org_id))
+            in_orders = self.s.scalar(select(func.coalesce(func.sum(BookOrder.remaining), 0))
+                                      .where(BookOrder.org_id == org_id,
+                                             BookOrder.instrument == instrument,
+                                             BookOrder.side == "sell",
+                                             BookOrder.status == "open"))
+            in_lots = self.s.scalar(select(func.coalesce(func.sum(Auction.quantity), 0)).where(
+                Auction.seller_org_id == org_id, Auction.instrument == instrument,
+                Auction.status == "open"))
+            self.units[key] = held - int(in_orders or 0) - int(in_lots or 0)
+        return self.units[key]
+
+    def free_cash(self, org_id: int) -> int:
+        if org_id not in self.cash:
+            held = ledger.balance(self.s, money_account(self.s, org_id))
+            reserved = sum(cost_fen(q, p or 0, f) for q, p, f in self.s.execute(
+                select(BookOrder.remaining, BookOrder.price_fen, BookOrder.fee_bp).where(
+                    BookOrder.org_id == org_id, BookOrder.side == "buy",
+                    BookOrder.status == "open")))
+            reserved += sum(cost_fen(q, p, f) for q, p, f in self.s.execute(
+                select(AuctionBid.quantity, AuctionBid.price_fen, Auction.fee_bp)
+                .join(Auction, AuctionBid.auction_id == Auction.id).where(
+                    AuctionBid.bidder_org_id == org_id, Auction.status == "open")))
+            self.cash[org_id] = held - reserved
+        return self.cash[org_id]
+
+    def need_units(self, instrument: str, org_id: int, qty: int, what: str) -> None:
+        free = self.free_units(instrument, org_id)
+        if free < qty:
+            raise InsufficientBalance(
+                f"{what}: organisation {org_id} has {free} {instrument} free to sell (held "
+                f"less open sell orders and auction lots), needs {qty}",
+                hint="sell only units you hold and have not offered elsewhere; cancel an "
+                     "open order to free its units")
+
+    def need_cash(self, org_id: int, fen: int, what: str) -> None:
+        free = self.free_cash(org_id)
+        if free < fen:
+            raise InsufficientBalance(
+                f"{what}: organisation {org_id} has {free} fen free (balance less open buy "
+                f"orders and bids), needs {fen}",
+                hint="deposit money, or cancel an open buy order or bid")
