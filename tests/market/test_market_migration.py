@@ -1,4 +1,4 @@
-"""Migrations 0007_market and 0008_market_orders create exactly the market tables the models declare, on both DBs."""
+"""Migrations 0007_market and 0008_market_orders create exactly the models' market tables."""
 
 from __future__ import annotations
 

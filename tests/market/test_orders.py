@@ -76,7 +76,7 @@ def test_crossing_order_trades_at_the_resting_price_oldest_first(db_session: Ses
 
 def test_no_double_selling_and_buyers_need_money(db_session: Session) -> None:
     s = db_session
-    a, b, c = _setup(s)
+    a, _b, _c = _setup(s)
     orders.place_order(s, SYSTEM, _o(a, "sell", 60, 2100, "a1"))
     s.commit()
     with pytest.raises(InsufficientBalance, match="40 EMIS-COD free"):
@@ -143,7 +143,7 @@ def test_amend_priority_cancel_and_market_orders(db_session: Session) -> None:
 
 def test_replay_self_trade_and_rules(db_session: Session) -> None:
     s = db_session
-    a, b, c = _setup(s)
+    _a, b, c = _setup(s)
     first = orders.place_order(s, SYSTEM, _o(c, "sell", 10, 2000, "k"))
     s.commit()
     again = orders.place_order(s, SYSTEM, _o(c, "sell", 10, 2000, "k"))
@@ -198,7 +198,7 @@ def test_a_rolled_back_cycle_leaves_the_engine_stale_and_it_is_rebuilt(
 
 def test_a_cycle_is_all_or_nothing(db_session: Session) -> None:
     s = db_session
-    a, b, c = _setup(s)
+    a, b, _c = _setup(s)
     with pytest.raises(InsufficientBalance):
         orders.place_orders(s, SYSTEM, [_o(a, "sell", 50, 2000, "1"),
                                         _o(b, "buy", 50, 2000, "2"),
