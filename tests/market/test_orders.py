@@ -18,7 +18,7 @@ from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
 from liangshan.market import orders, service
 from liangshan.market.models import BookOrder
-from liangshan.market.orders import OrderIn
+from liangshan.market.schemas import OrderIn
 
 from .helpers import issue_project, org
 

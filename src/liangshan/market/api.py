@@ -1,8 +1,9 @@
 """HTTP routes of the market (prefix ``/market``): they parse, call the service, render.
 
 Public (no login): instruments, issuances, the registry report (JSON/CSV), daily
-prices, open listings. Everything that moves units or money needs a login; the
-service checks who may act for which organisation.
+prices, open listings, order-book depth, auctions (sealed bids hidden until the
+award). Everything that moves units or money needs a login; the service checks who
+may act for which organisation (only the holder sells, only a funded buyer buys).
 """
 
 from __future__ import annotations
@@ -15,18 +16,27 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictInt
 
-from liangshan.api.deps import PrincipalDep, SessionDep
+from liangshan.api.deps import OptionalPrincipalDep, PrincipalDep, SessionDep
 from liangshan.identity.access import READER_ROLES
 from liangshan.identity.models import Role
-from liangshan.market import service
+from liangshan.market import auctions, orders, service
 from liangshan.market.issuance import require_party
 from liangshan.market.schemas import (
+    AmendIn,
+    AuctionIn,
+    AuctionOut,
+    AwardOut,
+    BidIn,
+    BidOut,
     BlockOut,
     DemandIn,
     IssuanceOut,
     IssueIn,
     ListingIn,
     MatchOut,
+    OrderIn,
+    OrderOut,
+    PlacedOut,
     RetireIn,
     TradeIn,
     TradeOut,
@@ -181,3 +191,87 @@ def add_demand(session: SessionDep, actor: PrincipalDep, data: DemandIn,
 def matches(session: SessionDep, actor: PrincipalDep, demand_id: int,
             limit: int = Query(10, ge=1, le=100)) -> Any:
     return service.matches_for(session, demand_id, limit)
+
+
+# -- the order book ---------------------------------------------------------------------------
+
+def _placed(p: orders.Placed) -> dict[str, Any]:
+    return {"order": OrderOut.model_validate(p.order), "trades": p.trades}
+
+
+@router.post("/orders", response_model=PlacedOut, status_code=201)
+def place_order(session: SessionDep, actor: PrincipalDep, data: OrderIn) -> Any:
+    """Place a limit or market order for your organisation; crossing trades settle at once."""
+    return _placed(orders.place_order(session, actor, data))
+
+
+@router.get("/orders", response_model=list[OrderOut])
+def my_orders(session: SessionDep, actor: PrincipalDep, org_id: int | None = None,
+              status: str | None = Query(None, pattern="^(open|filled|cancelled|expired)$"),
+              instrument: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> Any:
+    """Your organisation's orders, newest first (staff may name ``org_id``)."""
+    return orders.list_orders(session, actor, org_id=org_id, status=status,
+                              instrument=instrument, limit=limit)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+def cancel_order(session: SessionDep, actor: PrincipalDep, order_id: int) -> Any:
+    return orders.cancel_order(session, actor, order_id)
+
+
+@router.post("/orders/{order_id}/amend", response_model=PlacedOut)
+def amend_order(session: SessionDep, actor: PrincipalDep, order_id: int, data: AmendIn) -> Any:
+    """Lowering the quantity keeps time priority; raising it or a new price re-queues."""
+    return _placed(orders.amend_order(session, actor, order_id, quantity=data.quantity,
+                                      price_fen=data.price_fen))
+
+
+@router.get("/books/{instrument}")
+def book_depth(session: SessionDep, instrument: str,
+               levels: int = Query(5, ge=1, le=50)) -> dict[str, Any]:
+    """Best price levels per side: [price fen, open quantity, number of orders]."""
+    return {"instrument": instrument, **orders.depth(session, instrument, levels)}
+
+
+@router.post("/books/{instrument}/close")
+def close_book(session: SessionDep, actor: PrincipalDep, instrument: str) -> dict[str, Any]:
+    """End of day: every open order of the instrument expires (market operator only)."""
+    return {"instrument": instrument, "expired": orders.close_book(session, actor, instrument)}
+
+
+# -- one-way bidding ----------------------------------------------------------------------------
+
+@router.post("/auctions", response_model=AuctionOut, status_code=201)
+def create_auction(session: SessionDep, actor: PrincipalDep, data: AuctionIn) -> Any:
+    """Offer a lot (单向竞价); its units are reserved until the award or a cancellation."""
+    return auctions.create_auction(session, actor, data)
+
+
+@router.get("/auctions", response_model=list[AuctionOut])
+def list_auctions(session: SessionDep,
+                  status: str | None = Query(None, pattern="^(open|awarded|cancelled)$"),
+                  instrument: str | None = None) -> Any:
+    return auctions.list_auctions(session, status=status, instrument=instrument)
+
+
+@router.get("/auctions/{auction_id}")
+def auction(session: SessionDep, actor: OptionalPrincipalDep, auction_id: int) -> dict[str, Any]:
+    """The auction and the bids you may see (sealed bids: count only until the award)."""
+    return auctions.auction_view(session, actor, auction_id)
+
+
+@router.post("/auctions/{auction_id}/bids", response_model=BidOut, status_code=201)
+def place_bid(session: SessionDep, actor: PrincipalDep, auction_id: int, data: BidIn) -> Any:
+    return auctions.place_bid(session, actor, auction_id, data)
+
+
+@router.post("/auctions/{auction_id}/award", response_model=AwardOut)
+def award_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) -> Any:
+    """Close the auction; winners by price then time, pay-as-bid, settled together."""
+    done = auctions.award_auction(session, actor, auction_id)
+    return {"auction": done.auction, "trades": done.trades}
+
+
+@router.post("/auctions/{auction_id}/cancel", response_model=AuctionOut)
+def cancel_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) -> Any:
+    return auctions.cancel_auction(session, actor, auction_id)

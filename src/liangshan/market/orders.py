@@ -37,7 +37,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictInt, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -54,32 +53,12 @@ from liangshan.market.issuance import require_party
 from liangshan.market.models import BookOrder, BookState, Trade
 from liangshan.market.modes import check_hours, check_listed
 from liangshan.market.orderbook import BUY, SELL, Fill, OrderBook
-from liangshan.market.schemas import TradeIn
+from liangshan.market.schemas import OrderIn, TradeIn
 from liangshan.market.settlement import previous_close, trade_day
 
 #: Exchange fee per side on order-book trades, basis points of the gross [NF: placeholder].
 BOOK_FEE_BP = 5
 SIDES = {"buy": BUY, "sell": SELL}
-
-
-class OrderIn(BaseModel):
-    """A new order: limit (``price_fen`` per unit) or market (no price; never rests)."""
-
-    instrument: str
-    org_id: int
-    side: str = Field(pattern="^(buy|sell)$")
-    kind: str = Field("limit", pattern="^(limit|market)$")
-    quantity: StrictInt = Field(gt=0, description="units in the instrument's step")
-    price_fen: StrictInt | None = Field(None, gt=0, description="limit price, fen per unit")
-    idempotency_key: str = Field(min_length=1, max_length=150)
-
-    @model_validator(mode="after")
-    def _price(self) -> OrderIn:
-        if self.kind == "limit" and self.price_fen is None:
-            raise ValueError("a limit order needs price_fen (fen per unit)")
-        if self.kind == "market" and self.price_fen is not None:
-            raise ValueError("a market order takes no price_fen; use kind 'limit' to cap it")
-        return self
 
 
 @dataclass

@@ -166,3 +166,103 @@ class MatchOut(BaseModel):
     quantity: int
     price_fen: int
     reasons: list[str]
+
+
+class OrderIn(BaseModel):
+    """A new order: limit (``price_fen`` per unit) or market (no price; never rests)."""
+
+    instrument: str
+    org_id: int
+    side: str = Field(pattern="^(buy|sell)$")
+    kind: str = Field("limit", pattern="^(limit|market)$")
+    quantity: StrictInt = Field(gt=0, description="units in the instrument's step")
+    price_fen: StrictInt | None = Field(None, gt=0, description="limit price, fen per unit")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+    @model_validator(mode="after")
+    def _price(self) -> OrderIn:
+        if self.kind == "limit" and self.price_fen is None:
+            raise ValueError("a limit order needs price_fen (fen per unit)")
+        if self.kind == "market" and self.price_fen is not None:
+            raise ValueError("a market order takes no price_fen; use kind 'limit' to cap it")
+        return self
+
+
+class AmendIn(BaseModel):
+    """New open quantity and/or price (fen); a larger quantity or a new price re-queues."""
+
+    quantity: StrictInt | None = Field(None, gt=0)
+    price_fen: StrictInt | None = Field(None, gt=0)
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    org_id: int
+    side: str
+    kind: str
+    price_fen: int | None
+    quantity: int
+    remaining: int
+    status: str
+    priority: int
+    fee_bp: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PlacedOut(BaseModel):
+    """An order after its matching cycle and the trades it made in it."""
+
+    order: OrderOut
+    trades: list[TradeOut]
+
+
+class AuctionIn(BaseModel):
+    instrument: str
+    seller_org_id: int
+    quantity: StrictInt = Field(gt=0, description="units on offer")
+    reserve_fen: StrictInt = Field(gt=0, description="lowest acceptable price, fen per unit")
+    sealed: bool = Field(True, description="sealed bids; False: ascending (open) bidding")
+    increment_fen: StrictInt = Field(1, gt=0, description="ascending: minimum improvement")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class BidIn(BaseModel):
+    org_id: int
+    quantity: StrictInt = Field(gt=0)
+    price_fen: StrictInt = Field(gt=0, description="fen per unit")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class AuctionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    seller_org_id: int
+    quantity: int
+    reserve_fen: int
+    sealed: bool
+    increment_fen: int
+    status: str
+    created_at: datetime
+
+
+class BidOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    auction_id: int
+    bidder_org_id: int
+    quantity: int
+    price_fen: int
+    won: int
+    created_at: datetime
+
+
+class AwardOut(BaseModel):
+    auction: AuctionOut
+    trades: list[TradeOut]
