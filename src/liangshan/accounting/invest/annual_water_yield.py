@@ -1,4 +1,4 @@
-"""InVEST 3.20.2-compatible Annual Water Yield (Budyko/Fu–Zhang), vectorised and in memory.
+"""InVEST 3.20.2-compatible Annual Water Yield (Budyko/Fu–Zhang), streamed strip by strip.
 
 Method [V] (natcap.invest 3.20.2 ``annual_water_yield.py``, INVEST_NOTES §3.1)::
 
@@ -17,8 +17,11 @@ InVEST extrapolates the mean to the whole polygon (INVEST_NOTES §3.1) and so do
 Outputs (InVEST names, ``results_suffix`` appended): ``output/per_pixel/{fractp,aet,wyield}.tif``
 (float32, nodata −1), ``output/watershed_results_wyield.{shp,csv}`` and, with
 ``sub_watersheds_path``, ``output/subwatershed_results_wyield.{shp,csv}``.
-Intermediate rasters (aligned inputs, kc, pet …) are not written: they live only in memory.
-Inputs must share one projected CRS (InVEST does not reproject either).
+Intermediate rasters (aligned inputs, kc, pet …) are not written. The inputs are read, the
+one fused kernel run, the outputs written and the watershed sums accumulated 256 rows at a
+time (``stream.run_strips``), so memory does not grow with the raster; misaligned inputs
+are warped per strip ('near', as InVEST). Inputs must share one projected CRS (InVEST does
+not reproject either).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from liangshan.accounting.invest import check_args
+from liangshan.accounting.invest import check_args, stream
 from liangshan.accounting.invest import io as iio
 from liangshan.errors import InvalidInput
 
@@ -45,15 +48,25 @@ def _is_nd(x, nd, has):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _awy_kernel(kc, eto, eto_nd, eto_has, precip, p_nd, p_has, root, soil, s_nd, s_has,
-                pawc, w_nd, w_has, veg, z, fractp, aet, wyield, pet):
-    """One pass: validity (InVEST's fractp_op rules), fractp, aet, wyield and PET."""
-    for i in numba.prange(kc.size):
-        kc_ok = not _is_nd(kc[i], -1.0, True)
+def _awy_kernel(codes, c_nd, c_has, lo, known, lut, eto, eto_nd, eto_has, precip, p_nd,
+                p_has, soil, s_nd, s_has, pawc, w_nd, w_has, z, fractp, aet, wyield, pet):
+    """One pass: Kc, root depth and veg looked up by LULC code (``lut`` rows), validity
+    (InVEST's fractp_op rules), fractp, aet, wyield and PET. Returns the number of valid
+    codes missing from the table (their pixels are −1)."""
+    missing = 0
+    for i in numba.prange(codes.size):
+        kc = root = veg = np.float32(-1.0)  # reclassify's nodata for LULC nodata
+        if not _is_nd(codes[i], c_nd, c_has):
+            k = np.int64(codes[i]) - lo
+            if k < 0 or k >= known.size or not known[k]:
+                missing += 1
+            else:
+                kc, root, veg = lut[0, k], lut[1, k], lut[2, k]
+        kc_ok = not _is_nd(kc, -1.0, True)
         eto_ok = not _is_nd(eto[i], eto_nd, eto_has)
-        pet[i] = np.float32(eto[i]) * np.float32(kc[i]) if (kc_ok and eto_ok) else -1.0
-        ok = (kc_ok and eto_ok and not _is_nd(root[i], -1.0, True)
-              and not _is_nd(veg[i], -1.0, True) and abs(np.float64(precip[i])) > 1e-8
+        pet[i] = np.float32(eto[i]) * kc if (kc_ok and eto_ok) else -1.0
+        ok = (kc_ok and eto_ok and not _is_nd(root, -1.0, True)
+              and not _is_nd(veg, -1.0, True) and abs(np.float64(precip[i])) > 1e-8
               and not _is_nd(precip[i], p_nd, p_has) and not _is_nd(soil[i], s_nd, s_has)
               and not _is_nd(pawc[i], w_nd, w_has))
         if not ok:
@@ -63,12 +76,11 @@ def _awy_kernel(kc, eto, eto_nd, eto_has, precip, p_nd, p_has, root, soil, s_nd,
             continue
         # float32 maths throughout, like InVEST's fractp_op on float32 rasters
         p = np.float32(precip[i])
-        pet_i = np.float32(kc[i]) * np.float32(eto[i])
+        pet_i = kc * np.float32(eto[i])
         phi = pet_i / p
-        if veg[i] == 1.0:
-            r = np.float32(root[i])
+        if veg == 1.0:
             s = np.float32(soil[i])
-            awc = (r if r < s else s) * np.float32(pawc[i])
+            awc = (root if root < s else s) * np.float32(pawc[i])
             w = awc / p * np.float32(z) + np.float32(1.25)
             if w > 5.0:
                 w = np.float32(5.0)
@@ -79,8 +91,9 @@ def _awy_kernel(kc, eto, eto_nd, eto_has, precip, p_nd, p_has, root, soil, s_nd,
         f32 = np.float32(res)
         fractp[i] = f32
         # InVEST computes these with raster_map on float32 rasters: keep float32 maths.
-        aet[i] = f32 * np.float32(precip[i])
-        wyield[i] = (np.float32(1.0) - f32) * np.float32(precip[i])
+        aet[i] = f32 * p
+        wyield[i] = (np.float32(1.0) - f32) * p
+    return missing
 
 
 def fractp_op(
@@ -104,10 +117,13 @@ def fractp_op(
             for a in (kc, eto, precip, root, soil, pawc, veg)]
     if valid is not None:
         flat[2] = np.where(np.asarray(valid).ravel(), flat[2], 0.0)
-    out = [np.empty(flat[0].size, dtype=np.float32) for _ in range(4)]
     k, e, p, r, s, w, v = flat
-    _awy_kernel(k, e, 0.0, False, p, 0.0, False, r, s, 0.0, False, w, 0.0, False, v,
-                float(seasonality_constant), *out)
+    # every pixel is its own "class": code i looks up kc[i], root[i], veg[i]
+    codes = np.arange(k.size)
+    lut = np.stack([k, r, v]).astype(np.float32)
+    out = [np.empty(k.size, dtype=np.float32) for _ in range(4)]
+    _awy_kernel(codes, 0.0, False, 0, np.ones(k.size, np.bool_), lut, e, 0.0, False, p, 0.0,
+                False, s, 0.0, False, w, 0.0, False, float(seasonality_constant), *out)
     return out[0].reshape(shape)
 
 
@@ -123,17 +139,9 @@ def _bio_lookups(table: pd.DataFrame) -> tuple[dict, dict, dict]:
     return kc, root, veg
 
 
-def _aggregate(
-    ws_path: str,
-    id_field: str,
-    grid: iio.Raster,
-    rasters: dict[str, iio.Raster],
-    demand: iio.Raster | None,
-    valuation: pd.DataFrame | None,
-) -> Any:
-    """Add InVEST's watershed fields to a copy of the (sub)watershed vector."""
-    # Field names keep their case in the output, as InVEST's copy does; the id field is
-    # matched case-insensitively like OGR's GetField.
+def _read_sheds(ws_path: str, id_field: str) -> tuple[Any, str]:
+    """The (sub)watershed vector and its id column (matched case-insensitively like OGR's
+    GetField; field names keep their case in the output, as InVEST's copy does)."""
     gdf = iio.read_vector(ws_path, label=id_field, lower=False)
     id_col = next((c for c in gdf.columns if str(c).lower() == id_field), None)
     if id_col is None:
@@ -141,10 +149,18 @@ def _aggregate(
             f"vector {ws_path} lacks the field {id_field!r}; it has {list(gdf.columns)}",
             hint=f"add an integer {id_field} field identifying each polygon",
         )
-    stats_src = dict(rasters)
-    if demand is not None:
-        stats_src["demand"] = demand
-    stats = iio.zonal_stats(stats_src, list(gdf.geometry))
+    return gdf, id_col
+
+
+def _aggregate(
+    gdf: Any,
+    id_col: str,
+    stats: list[dict[str, float]],
+    has_demand: bool,
+    valuation: pd.DataFrame | None,
+) -> Any:
+    """InVEST's watershed fields added to a copy of the (sub)watershed vector, from the
+    per-polygon sums and counts of precip, pet, aet, wyield (and demand)."""
     area = gdf.geometry.area.to_numpy()
 
     def mean(key: str) -> list[float | None]:
@@ -157,13 +173,13 @@ def _aggregate(
         out[field] = mean(key)
     out["wyield_vol"] = [None if m is None else m * a / 1000.0
                          for m, a in zip(out["wyield_mn"], area, strict=True)]
-    if demand is not None:
+    if has_demand:
         out["consum_vol"] = [s["demand_sum"] if s["demand_count"] > 0 else None for s in stats]
         out["consum_mn"] = mean("demand")
         ok = out["wyield_mn"].notna() & out["consum_mn"].notna()
         out["rsupply_vl"] = np.where(ok, out["wyield_vol"] - out["consum_vol"], np.nan)
         out["rsupply_mn"] = np.where(ok, out["wyield_mn"] - out["consum_mn"], np.nan)
-    if valuation is not None and id_field == "ws_id":
+    if valuation is not None and id_col.lower() == "ws_id":
         energy, npv = [], []
         for ws_id, rs in zip(out[id_col], out["rsupply_vl"], strict=True):
             if rs is None or (isinstance(rs, float) and math.isnan(rs)):
@@ -218,9 +234,8 @@ def execute(args: dict[str, Any]) -> None:
 
     names = ["eto_path", "precipitation_path", "depth_to_root_rest_layer_path", "pawc_path",
              "lulc_path"]
-    raw = iio.read_rasters_parallel({k: args[k] for k in names})
-    crs = {raw[k].crs for k in names if raw[k].crs}
-    if len(crs) > 1:
+    specs = [stream.raster_spec(args[k], label=k) for k in names]
+    if len({sp.crs for sp in specs if sp.crs}) > 1:
         raise InvalidInput(
             "the input rasters of annual_water_yield are in different coordinate systems",
             hint="reproject them to one projected CRS (InVEST does not reproject either)",
@@ -228,52 +243,61 @@ def execute(args: dict[str, Any]) -> None:
     import pyogrio
 
     ws_bbox = tuple(pyogrio.read_info(args["watersheds_path"])["total_bounds"])
-    eto, precip, soil, pawc, lulc = iio.align_to_intersection(
-        [raw[k] for k in names], 4, ["near"] * 5, [ws_bbox])
+    grid = stream.intersection_grid(specs, 4, [ws_bbox])
 
     kc_d, root_d, veg_d = _bio_lookups(bio)
-    kc, root, veg = iio.reclassify_many(
-        lulc.array, lulc.nodata, [kc_d, root_d, veg_d], OUT_NODATA, label="lulc_path",
-        table_label="biophysical_table_path")
-
-    def nd(r: iio.Raster) -> tuple[float, bool]:
-        if r.nodata is None or np.isnan(r.nodata):
-            return 0.0, False
-        return float(r.nodata), True
-
-    shape = lulc.shape
-    fr, aet, wy, pet = (np.empty(shape, dtype=np.float32) for _ in range(4))
-    _awy_kernel(kc.ravel(), eto.array.ravel(), *nd(eto), precip.array.ravel(), *nd(precip),
-                root.ravel(), soil.array.ravel(), *nd(soil), pawc.array.ravel(), *nd(pawc),
-                veg.ravel(), z, fr.ravel(), aet.ravel(), wy.ravel(), pet.ravel())
-
-    grid = lulc
-    jobs = [
-        (iio.output_path(ws, "output/per_pixel/fractp.tif", suffix), fr, grid, OUT_NODATA),
-        (iio.output_path(ws, "output/per_pixel/aet.tif", suffix), aet, grid, OUT_NODATA),
-        (iio.output_path(ws, "output/per_pixel/wyield.tif", suffix), wy, grid, OUT_NODATA),
-    ]
-    demand_r = None
+    table = stream.CodeTable([kc_d, root_d, veg_d])
+    demand_table_lut = None
     if demand_table is not None:
-        dmap = {int(k): float(v) for k, v in demand_table["demand"].items()}
-        darr = iio.reclassify(lulc.array, lulc.nodata, dmap, OUT_NODATA, label="lulc_path",
-                              table_label="demand_table_path")
-        demand_r = iio.Raster(darr, OUT_NODATA, grid.transform, grid.crs)
-        jobs.append((iio.output_path(ws, "intermediate/demand.tif", suffix), darr, grid,
-                     OUT_NODATA))
-    iio.write_rasters_parallel(jobs)
+        demand_table_lut = {int(k): float(v) for k, v in demand_table["demand"].items()}
 
-    stats_rasters = {
-        "precip": precip,
-        "pet": iio.Raster(pet, OUT_NODATA, grid.transform, grid.crs),
-        "aet": iio.Raster(aet, OUT_NODATA, grid.transform, grid.crs),
-        "wyield": iio.Raster(wy, OUT_NODATA, grid.transform, grid.crs),
-    }
     sheds = [("watersheds_path", "ws_id", "watershed_results_wyield")]
     if args.get("sub_watersheds_path"):
         sheds.append(("sub_watersheds_path", "subws_id", "subwatershed_results_wyield"))
-    for arg, id_field, stem in sheds:
-        out = _aggregate(args[arg], id_field, grid, stats_rasters, demand_r, valuation)
+    stat_names = ["precip", "pet", "aet", "wyield"] + (["demand"] if demand_table is not None else [])
+    vectors = [_read_sheds(args[arg], id_field) for arg, id_field, _ in sheds]
+    zones = [stream.ZoneSums(list(gdf.geometry), grid, stat_names) for gdf, _ in vectors]
+
+    with stream.small_gdal_cache():
+        readers = [stream.GridReader(args[k], grid, label=k) for k in names]
+        eto_r, precip_r, soil_r, pawc_r, lulc_r = readers
+        outputs = ["output/per_pixel/fractp.tif", "output/per_pixel/aet.tif",
+                   "output/per_pixel/wyield.tif"]
+        if demand_table_lut is not None:
+            outputs.append("intermediate/demand.tif")
+        writers = [stream.GridWriter(iio.output_path(ws, rel, suffix), grid, np.float32,
+                                     OUT_NODATA) for rel in outputs]
+        eto_nd = stream.nodata_args(eto_r.nodata, eto_r.dtype)[:2]
+        p_nd = stream.nodata_args(precip_r.nodata, precip_r.dtype)[:2]
+        s_nd = stream.nodata_args(soil_r.nodata, soil_r.dtype)[:2]
+        w_nd = stream.nodata_args(pawc_r.nodata, pawc_r.dtype)[:2]
+
+        def compute(r0: int, r1: int, arrays: list[np.ndarray]) -> list[np.ndarray]:
+            eto, precip, soil, pawc, lulc = (np.ascontiguousarray(a) for a in arrays)
+            codes, c_nd, c_has = table.kernel_codes(lulc, lulc_r.nodata)
+            fr, aet, wy, pet = (np.empty(precip.shape, dtype=np.float32) for _ in range(4))
+            missing = _awy_kernel(
+                codes.ravel(), c_nd, c_has, table.lo, table.known, table.lut, eto.ravel(),
+                *eto_nd, precip.ravel(), *p_nd, soil.ravel(), *s_nd, pawc.ravel(), *w_nd, z,
+                fr.ravel(), aet.ravel(), wy.ravel(), pet.ravel())
+            if missing:
+                raise table.missing(lulc, lulc_r.nodata, "lulc_path", "biophysical_table_path")
+            values = {"precip": (precip, precip_r.nodata), "pet": (pet, OUT_NODATA),
+                      "aet": (aet, OUT_NODATA), "wyield": (wy, OUT_NODATA)}
+            outs = [fr, aet, wy]
+            if demand_table_lut is not None:
+                demand = iio.reclassify(lulc, lulc_r.nodata, demand_table_lut, OUT_NODATA,
+                                        label="lulc_path", table_label="demand_table_path")
+                values["demand"] = (demand, OUT_NODATA)
+                outs.append(demand)
+            for z_sums in zones:
+                z_sums.add(r0, r1, values)
+            return outs
+
+        stream.run_strips(readers, writers, compute, grid.shape[0])
+
+    for (gdf, id_col), z_sums, (_, _, stem) in zip(vectors, zones, sheds, strict=True):
+        out = _aggregate(gdf, id_col, z_sums.rows(), demand_table is not None, valuation)
         iio.write_vector(out, iio.output_path(ws, f"output/{stem}.shp", suffix))
-        table = pd.DataFrame(out.drop(columns=out.geometry.name))
-        iio.write_csv(iio.output_path(ws, f"output/{stem}.csv", suffix), table)
+        table_out = pd.DataFrame(out.drop(columns=out.geometry.name))
+        iio.write_csv(iio.output_path(ws, f"output/{stem}.csv", suffix), table_out)
