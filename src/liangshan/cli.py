@@ -192,21 +192,38 @@ def gep_run(
     scheduler: Annotated[str | None, typer.Option(help="dask.distributed scheduler address")] = None,
     store: Annotated[bool, typer.Option(help="store the account in the platform database")] = True,
     publish: Annotated[bool, typer.Option(help="publish it (immutable, logged)")] = False,
+    uncertainty: Annotated[int, typer.Option(
+        help="Monte Carlo draws over the uncertain prices and physical coefficients "
+        "(0 = none): 5–95 % intervals in the reports")] = 0,
+    seed: Annotated[int, typer.Option(help="random seed of the Monte Carlo")] = 0,
 ) -> None:
     """Account GEP for one year: physical → value → official tables, report and manifest."""
     from liangshan.accounting.reports import write_account_folder
     from liangshan.accounting.run import run_gep
     from liangshan.accounting.scale import use_scheduler
+    from liangshan.accounting.uncertainty import account_uncertainty
     from liangshan.progress import progress_bar
 
     area = _open_study(study)
     names = dict(zip(area.zones["region_code"], area.zones["name"], strict=True))
+    mc = None
     with use_scheduler(_scheduler(scheduler)), progress_bar(f"GEP {year}") as report:
-        account = run_gep(area, year, profile, overrides=prices, progress=report)
+        if uncertainty:
+            account, mc = account_uncertainty(area, year, profile, n=uncertainty, seed=seed,
+                                              overrides=prices, progress=report)
+        else:
+            account = run_gep(area, year, profile, overrides=prices, progress=report)
     title = f"{area.name} {year} 年生态产品总值 (GEP) 核算"
-    write_account_folder(account, out, title=title, region_names=names)
+    write_account_folder(account, out, title=title, region_names=names, uncertainty=mc)
     console.print(f"GEP {year}: {account.gep() / 1e8:,.2f} 亿元 · account {account.id[:12]} · "
                   f"reports in {out}")
+    if mc is not None:
+        g = mc.by_indicator.set_index("indicator").loc["GEP"]
+        fixed = mc.parameters[mc.parameters["status"] == "fixed"]
+        console.print(f"GEP 5–95 %: {g['p05_yuan'] / 1e8:,.2f} – {g['p95_yuan'] / 1e8:,.2f} 亿元 "
+                      f"({uncertainty} draws, seed {seed}); {len(mc.varied)} price(s) and "
+                      f"{len(mc.parameters) - len(fixed)} coefficient(s) varied, "
+                      f"{len(fixed)} coefficient(s) held fixed (uncertainty_parameters.csv)")
     if len(account.gaps):
         console.print("[yellow]not accounted:[/] "
                       + "; ".join(sorted(set(account.gaps["indicator"].astype(str)))))

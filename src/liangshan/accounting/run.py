@@ -75,6 +75,13 @@ def _physical(study: Any, year: int, progress: Progress | None,
     return physical_account(study, year, **kwargs)
 
 
+def compute_physical(study: Any, year: int, progress: Progress | None = None,
+                     physical_options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The physical account :func:`run_gep` would compute (options checked the same way);
+    for callers that need it themselves (the uncertainty analysis)."""
+    return _physical(study, year, progress, dict(physical_options or {}))
+
+
 def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
                         warnings: list[str]) -> pd.DataFrame:
     """region_code, gdp_yuan, population, area_km2 for the year (empty if no table)."""

@@ -70,8 +70,28 @@ def bar_chart_svg(labels: list[str], values: list[float], *, unit: str = "万元
     return "".join(parts)
 
 
-def render_html(account: Account, *, title: str | None = None) -> str:
-    """The report as one HTML string."""
+def uncertainty_html(result: Any) -> str:
+    """The Monte Carlo section: 5/50/95 % per indicator, class and GEP (万元), the prices
+    drawn and the status of every physical coefficient (varied or held fixed, and why)."""
+    t = result.by_indicator.copy()
+    reg = read_indicators()
+    t.insert(1, "指标", [str(reg.loc[i, "name_zh"]) if i in reg.index else str(i)
+                        for i in t["indicator"]])
+    for c in ("value_yuan", "mean_yuan", "p05_yuan", "p50_yuan", "p95_yuan"):
+        t[c.replace("_yuan", " (万元)")] = t.pop(c) / 1e4
+    parts = [f"<h2>不确定性 (蒙特卡洛 {result.n} 次, seed {result.seed}, 5–95 %)</h2>",
+             _table(t)]
+    if len(result.varied):
+        parts += ["<h3>随机抽取的价格</h3>", _table(result.varied)]
+    if len(result.parameters):
+        parts += ["<h3>实物量参数 (varied / fixed)</h3>", _table(result.parameters)]
+    return "".join(parts)
+
+
+def render_html(account: Account, *, title: str | None = None,
+                uncertainty: Any = None) -> str:
+    """The report as one HTML string (with the uncertainty section if a
+    :class:`~liangshan.accounting.uncertainty.UncertaintyResult` is given)."""
     title = title or f"{account.year}年 生态产品总值(GEP)核算报告"
     ct = account.class_totals()
     gep = account.gep()
@@ -105,6 +125,7 @@ def render_html(account: Account, *, title: str | None = None) -> str:
         "<h2>表A 实物量核算表</h2>", _table(account.table_a()),
         "<h2>表B 价值量核算表 (万元)</h2>", _table(account.table_b()),
         "<h2>表C 汇总表</h2>", _table(account.table_c()),
+        uncertainty_html(uncertainty) if uncertainty is not None else "",
         "<h2>未核算指标 (缺口)</h2>",
         _table(account.gaps) if len(account.gaps) else "<p>无</p>",
         "<h2>已应用的重复计算/边界规则</h2>",
@@ -115,6 +136,8 @@ def render_html(account: Account, *, title: str | None = None) -> str:
     return "".join(parts)
 
 
-def write_html(account: Account, path: str | Path, *, title: str | None = None) -> Path:
+def write_html(account: Account, path: str | Path, *, title: str | None = None,
+               uncertainty: Any = None) -> Path:
     """Write the self-contained HTML report to ``path`` (atomically)."""
-    return write_atomic(path, render_html(account, title=title).encode("utf-8"))
+    return write_atomic(path, render_html(account, title=title,
+                                          uncertainty=uncertainty).encode("utf-8"))
