@@ -133,3 +133,42 @@ def test_parity_with_invest(invest_inputs_factory, tmp_path):
         ours = pd.read_csv(tmp_path / "ours" / f"{name}.csv")
         theirs = pd.read_csv(tmp_path / "invest" / f"{name}.csv")
         np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["linear", "exponential"])
+def test_fused_degradation_equals_distance_then_decay(kind):
+    """The fused kernel (capped column distances, envelope of the columns below the cap,
+    decay applied at once) equals the plain route: exact EDT of the whole raster
+    (threat_distance), then decay(d), times sensitivity and weight (User's Guide eq. 2–3);
+    LULC nodata pixels are left untouched."""
+    rng = np.random.default_rng(11)
+    rows, cols = 70, 90
+    present = rng.random((rows, cols)) < 0.004  # sparse threat: many rows have none near
+    codes = rng.integers(1, 4, (rows, cols)).astype(np.uint8)
+    codes[5, :10] = 255
+    sens_by_code = np.array([0.0, 0.9, 0.5, 0.25], np.float32)  # index = code − lo, lo = 0
+    maxd, weight = np.float32(7.5), np.float32(0.4)
+    cap = int(np.ceil(maxd)) + 2
+    g = np.empty((rows, cols), np.int16)
+    hq._column_distances(present, cap, g)
+    got = np.zeros((rows, cols), np.float32)
+    hq._degrade(g, cap, False, codes, 255.0, True, 0, sens_by_code, maxd, kind == "exponential",
+                weight, np.ones((1, 1), np.float32), False, got)
+    d = hq.threat_distance(present.astype(np.uint8), None)
+    expected = hq.decay(d, float(maxd), kind) * sens_by_code[np.where(codes == 255, 0, codes)]
+    expected = expected * weight
+    expected[codes == 255] = 0
+    assert (expected > 0).sum() > 500 and (expected == 0).sum() > 500
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
+
+
+def test_no_threat_pixel_uses_pygeoprocessing_infinity():
+    """No threat pixel: d = rows + cols = 10 px everywhere (pygeoprocessing's 'infinity'),
+    so with max_dist 12 px the linear impact is (12 − 10)/12 on every pixel."""
+    g = np.zeros((4, 6), np.int16)
+    got = np.zeros((4, 6), np.float32)
+    codes = np.ones((4, 6), np.uint8)
+    hq._degrade(g, 14, True, codes, 0.0, False, 0, np.array([0.0, 1.0], np.float32),
+                np.float32(12.0), False, np.float32(1.0), np.ones((1, 1), np.float32), False,
+                got)
+    np.testing.assert_allclose(got, (12 - 10) / 12, rtol=1e-6)
