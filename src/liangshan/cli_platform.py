@@ -143,3 +143,45 @@ def market_report(
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
     else:
         typer.echo(report_csv(rows).decode("utf-8-sig"), nl=False)
+
+
+@market_app.command("book")
+def market_book(
+    instrument: Annotated[str, typer.Argument(help="instrument code, e.g. EMIS-COD")],
+    levels: Annotated[int, typer.Option(help="price levels per side")] = 5,
+) -> None:
+    """Order-book depth: best bids and asks (price fen, open quantity, orders)."""
+    from liangshan.market.orders import depth
+
+    with session_scope(_engine()) as session:
+        book = depth(session, instrument, levels)
+    typer.echo(f"{'side':<5} {'price_fen':>10} {'quantity':>10} {'orders':>7}")
+    for side in ("asks", "bids"):
+        rows = reversed(book[side]) if side == "asks" else book[side]
+        for price, qty, n in rows:
+            typer.echo(f"{side[:-1]:<5} {price:>10} {qty:>10} {n:>7}")
+
+
+@market_app.command("close-book")
+def market_close_book(
+    instrument: Annotated[str, typer.Argument(help="instrument code")],
+) -> None:
+    """End of the trading day: every open order of the instrument expires."""
+    from liangshan.market.orders import close_book
+
+    with session_scope(_engine()) as session:
+        n = close_book(session, SYSTEM, instrument)
+    console.print(f"{instrument}: {n} open order(s) expired")
+
+
+@market_app.command("award")
+def market_award(auction_id: Annotated[int, typer.Argument(help="auction id")]) -> None:
+    """Award a one-way-bidding auction (单向竞价) and settle its winning bids."""
+    from liangshan.market.auctions import award_auction
+
+    with session_scope(_engine()) as session:
+        done = award_auction(session, SYSTEM, auction_id)
+        lines = [f"org {t.buyer_org_id}: {t.quantity} at {t.price_fen} fen" for t in done.trades]
+    console.print(f"auction {auction_id} awarded, {len(lines)} winner(s)")
+    for line in lines:
+        console.print("  " + line)

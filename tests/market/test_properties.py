@@ -1,6 +1,8 @@
 """Stateful property test: any sequence of issue / deposit / transfer / order / cancel /
-trade / retire keeps units and money conserved, nothing negative, every serial in exactly
-one place, the model's balances equal to the ledger's, and the log verified."""
+trade / retire — in the in-memory board and in the persisted order book — keeps units and
+money conserved, nothing negative, every serial in exactly one place, the model's
+balances equal to the ledger's, open sell orders within holdings and open buy orders
+within money (no double-selling), and the log verified."""
 
 from __future__ import annotations
 
@@ -11,17 +13,20 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, func, inspect, select, text
 
 from liangshan.db import make_engine, session_factory
+from liangshan.errors import Conflict
 from liangshan.identity.access import SYSTEM
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
-from liangshan.market import service
+from liangshan.market import orders, service
+from liangshan.market.funds import cost_fen
 from liangshan.market.instruments import get_instrument
+from liangshan.market.models import BookOrder
 from liangshan.market.modes import ListedBoard, Mode
 from liangshan.market.orderbook import BUY, SELL
-from liangshan.market.schemas import RetireIn, TradeIn, TransferIn
+from liangshan.market.schemas import OrderIn, RetireIn, TradeIn, TransferIn
 
 from .helpers import issue_project, org
 
@@ -65,6 +70,7 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
             self.fees = 0
             self.boards = {i: ListedBoard(get_instrument(i), None, mode=Mode.CONTINUOUS)
                            for i in INSTRUMENTS}
+            orders.drop_engines()  # a fresh database: no book carried over
             self.n = 0
 
         def teardown(self) -> None:
@@ -100,7 +106,7 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                 return
             data = TransferIn(instrument=inst, from_org_id=src, to_org_id=dst, quantity=qty,
                               idempotency_key=self._key())
-            if self.units[(inst, src)] < qty:
+            if self.units[(inst, src)] - self._offered(inst, src) < qty:
                 with pytest.raises(InsufficientBalance):
                     service.transfer(self.s, SYSTEM, data)
                 self.s.rollback()
@@ -124,7 +130,8 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                 data = TradeIn(instrument=inst, mode="continuous", seller_org_id=d.seller,
                                buyer_org_id=d.buyer, quantity=d.qty, price_fen=d.price_fen,
                                idempotency_key=self._key(), fee_bp=FEE_BP)
-                if self.units[(inst, d.seller)] < d.qty or self.money[d.buyer] < gross + fee:
+                if (self.units[(inst, d.seller)] - self._offered(inst, d.seller) < d.qty
+                        or self.money[d.buyer] - self._bidding(d.buyer) < gross + fee):
                     with pytest.raises(InsufficientBalance):
                         service.settle(self.s, SYSTEM, data)
                     self.s.rollback()
@@ -136,6 +143,62 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                 self.money[d.buyer] -= gross + fee
                 self.money[d.seller] += gross - fee
                 self.fees += 2 * fee
+
+        def _offered(self, inst: str, who: int) -> int:
+            return int(self.s.scalar(select(func.coalesce(func.sum(BookOrder.remaining), 0))
+                                     .where(BookOrder.instrument == inst, BookOrder.org_id == who,
+                                            BookOrder.side == "sell",
+                                            BookOrder.status == "open")) or 0)
+
+        def _bidding(self, who: int) -> int:
+            return sum(cost_fen(r.remaining, r.price_fen or 0, r.fee_bp)
+                       for r in self.s.scalars(select(BookOrder).where(
+                           BookOrder.org_id == who, BookOrder.side == "buy",
+                           BookOrder.status == "open")))
+
+        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+              buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10),
+              market=st.booleans())
+        def book_order(self, inst: str, who: int, buy: bool, qty: int, offset: int,
+                       market: bool) -> None:
+            me = self.orgs[who]
+            data = OrderIn(instrument=inst, org_id=me, side="buy" if buy else "sell",
+                           kind="market" if market else "limit", quantity=qty,
+                           price_fen=None if market else BASE_PRICE[inst] + offset,
+                           idempotency_key=self._key())
+            try:
+                placed = orders.place_order(self.s, SYSTEM, data, fee_bp=FEE_BP)
+            except (InsufficientBalance, Conflict):  # short of free units / money, self-trade
+                self.s.rollback()
+                return
+            self.s.commit()
+            for t in placed.trades:
+                self.units[(inst, t.seller_org_id)] -= t.quantity
+                self.units[(inst, t.buyer_org_id)] += t.quantity
+                self.money[t.buyer_org_id] -= t.gross_fen + t.buyer_fee_fen
+                self.money[t.seller_org_id] += t.gross_fen - t.seller_fee_fen
+                self.fees += t.buyer_fee_fen + t.seller_fee_fen
+                assert t.buyer_fee_fen == t.gross_fen * FEE_BP // 10_000
+
+        @rule(pick=st.integers(0, 10**6))
+        def book_cancel(self, pick: int) -> None:
+            open_ids = list(self.s.scalars(select(BookOrder.id).where(
+                BookOrder.status == "open").order_by(BookOrder.id)))
+            if open_ids:
+                orders.cancel_order(self.s, SYSTEM, open_ids[pick % len(open_ids)])
+                self.s.commit()
+
+        @invariant()
+        def open_orders_covered(self) -> None:
+            for o in self.orgs:
+                rows = list(self.s.scalars(select(BookOrder).where(
+                    BookOrder.org_id == o, BookOrder.status == "open")))
+                for inst in INSTRUMENTS:
+                    offered = sum(r.remaining for r in rows
+                                  if r.instrument == inst and r.side == "sell")
+                    assert offered <= self.units[(inst, o)]
+                assert self._bidding(o) <= self.money[o]
+            self.s.rollback()
 
         @rule(inst=st.sampled_from(INSTRUMENTS), pick=st.integers(0, 10**6))
         def cancel(self, inst: str, pick: int) -> None:
@@ -150,7 +213,7 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
             me = self.orgs[who]
             data = RetireIn(instrument=inst, holder_org_id=me, quantity=qty, beneficiary="某公司",
                             purpose="年度抵消", idempotency_key=self._key())
-            if self.units[(inst, me)] < qty:
+            if self.units[(inst, me)] - self._offered(inst, me) < qty:
                 with pytest.raises(InsufficientBalance):
                     service.retire(self.s, SYSTEM, data)
                 self.s.rollback()

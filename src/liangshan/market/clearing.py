@@ -38,6 +38,7 @@ from liangshan.identity.service import record
 from liangshan.ledger import service as ledger
 from liangshan.ledger.models import LedgerAccount
 from liangshan.ledger.service import InsufficientBalance
+from liangshan.market.funds import Funds
 from liangshan.market.instruments import get_instrument
 from liangshan.market.issuance import money_account, serial_label, unit_account
 from liangshan.market.models import Issuance, Trade, UnitBlock
@@ -228,6 +229,7 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
         raise Conflict(f"trade key {clash!r} was already settled",
                        hint="a clearing batch carries only new trades")
     plan = _plan(session, trades)
+    _within_free(session, plan)
     rows = plan.rows
     unit_lines = [line for u, _m in plan.legs for line in u]
     money_lines = [line for _u, m in plan.legs for line in m]
@@ -328,6 +330,20 @@ def _replayed(cycle_key: str, trades: Sequence[TradeIn], seen: dict[str, Trade]
             raise Conflict(f"idempotency key {t.idempotency_key!r} settled trade {r.id} "
                            "with other terms", hint="use a new key per trade")
     return [seen[t.idempotency_key] for t in trades]
+
+
+def _within_free(session: Session, plan: _Plan) -> None:
+    """A clearing batch may not take what open orders, lots or bids hold: each party's net
+    outflow of units, and of money (fen), stays within what was free before the batch."""
+    funds = Funds(session)
+    for a, amount in _net([line for u, m in plan.legs for line in u + m]):
+        if amount >= 0 or a.owner_org_id is None:
+            continue
+        what = f"clearing batch ({a.code})"
+        if a.asset == "CNY":
+            funds.need_cash(a.owner_org_id, -amount, what)
+        else:
+            funds.need_units(a.asset, a.owner_org_id, -amount, what)
 
 
 def _net(lines: list[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAccount, int]]:

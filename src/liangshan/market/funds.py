@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
-from liangshan.market.issuance import money_account, unit_account
 from liangshan.market.models import Auction, AuctionBid, BookOrder
 
 
@@ -43,7 +42,8 @@ class Funds:
     def free_units(self, instrument: str, org_id: int) -> int:
         key = (instrument, org_id)
         if key not in self.units:
-            held = ledger.balance(self.s, unit_account(self.s, instrument, org_id))
+            held = ledger.balance(self.s, ledger.open_account(self.s, asset=instrument,
+                                                              owner_org_id=org_id))
             in_orders = self.s.scalar(select(func.coalesce(func.sum(BookOrder.remaining), 0))
                                       .where(BookOrder.org_id == org_id,
                                              BookOrder.instrument == instrument,
@@ -57,7 +57,8 @@ class Funds:
 
     def free_cash(self, org_id: int) -> int:
         if org_id not in self.cash:
-            held = ledger.balance(self.s, money_account(self.s, org_id))
+            held = ledger.balance(self.s, ledger.open_account(self.s, asset="CNY",
+                                                              owner_org_id=org_id))
             reserved = sum(cost_fen(q, p or 0, f) for q, p, f in self.s.execute(
                 select(BookOrder.remaining, BookOrder.price_fen, BookOrder.fee_bp).where(
                     BookOrder.org_id == org_id, BookOrder.side == "buy",

@@ -35,6 +35,7 @@ from liangshan.identity.models import Role
 from liangshan.identity.service import record
 from liangshan.ledger import service as ledger
 from liangshan.ledger.models import LedgerAccount
+from liangshan.market.funds import Funds
 from liangshan.market.instruments import Instrument, get_instrument
 from liangshan.market.models import Issuance, Retirement, UnitBlock
 from liangshan.market.schemas import IssueIn, RetireIn, TransferIn
@@ -257,6 +258,8 @@ def transfer(session: Session, actor: Principal, data: TransferIn) -> list[str]:
     src = unit_account(session, inst.code, data.from_org_id)
     dst = unit_account(session, inst.code, data.to_org_id)
     ref = f"market:transfer:{data.idempotency_key}"
+    if not ledger.entries_by_reference(session, ref):  # offered units may not leave
+        Funds(session).need_units(inst.code, data.from_org_id, data.quantity, ref)
     posted = ledger.post_entry(session, idempotency_key=ref,
                                postings=[(src, -data.quantity), (dst, data.quantity)],
                                memo=f"transfer {data.quantity} {inst.unit} {inst.code}",
@@ -279,6 +282,9 @@ def _sink(session: Session, actor: Principal, data: RetireIn, kind: str) -> Reti
     inst = get_instrument(data.instrument)
     src = unit_account(session, inst.code, data.holder_org_id)
     dst = sink_account(session, inst.code, "retired" if kind == "retire" else "cancelled")
+    if kind == "retire":  # a holder may not retire units it offers for sale
+        Funds(session).need_units(inst.code, data.holder_org_id, data.quantity,
+                                  f"retirement {data.idempotency_key!r}")
     ref = f"market:{kind}:{data.idempotency_key}"
     posted = ledger.post_entry(session, idempotency_key=ref,
                                postings=[(src, -data.quantity), (dst, data.quantity)],

@@ -34,6 +34,7 @@ from liangshan.identity.access import Principal
 from liangshan.identity.models import Role
 from liangshan.identity.service import record
 from liangshan.ledger import service as ledger
+from liangshan.market.funds import Funds, cost_fen
 from liangshan.market.instruments import SHANGHAI, Instrument, get_instrument
 from liangshan.market.issuance import labels, money_account, move_blocks, unit_account
 from liangshan.market.models import DailyPrice, Issuance, Trade
@@ -136,6 +137,10 @@ def settle(session: Session, actor: Principal, data: TradeIn) -> Trade:
                            f"with other terms", hint="use a new key per trade")
         return seen
     check_trade(inst, data, previous_close(session, inst.code, trade_day(utcnow())))
+    funds = Funds(session)  # what is offered in open orders, lots or bids is not free
+    funds.need_units(inst.code, data.seller_org_id, data.quantity, f"trade {data.idempotency_key!r}")
+    funds.need_cash(data.buyer_org_id, cost_fen(data.quantity, data.price_fen, data.fee_bp),
+                    f"trade {data.idempotency_key!r}")
     buyer_units = unit_account(session, inst.code, data.buyer_org_id)
     seller_cash = money_account(session, data.seller_org_id)
     buyer_cash = money_account(session, data.buyer_org_id)
