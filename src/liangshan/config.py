@@ -33,6 +33,12 @@ class Settings(BaseSettings):
                                   "address (tcp://host:8786); default: local threads.")
     log_level: str = "INFO"
     secret_key: str = PLACEHOLDER_SECRET
+    study_dirs: list[Path] = Field(default_factory=list, description="Study-area folders on "
+                                   "this server that the web page offers for a new account "
+                                   "run; in the environment a JSON list: "
+                                   'LIANGSHAN_STUDY_DIRS=\'["/srv/studies/pilots"]\'.')
+    upload_max_mb: int = Field(default=200, gt=0, description="Largest study-area zip the "
+                               "web page accepts, MB (10⁶ bytes).")
     token_ttl_minutes: int = 12 * 60
 
     @model_validator(mode="after")

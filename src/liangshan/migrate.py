@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "liangshan.catalog.models",
     "liangshan.market.models",
     "liangshan.trace.models",
+    "liangshan.web.models",
 )
 
 

@@ -9,6 +9,7 @@ codes on the regulating lines, GDP in the summary. 大方县 (520521) also has a
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pandas as pd
 from fastapi import FastAPI
@@ -111,7 +112,16 @@ def make_app(engine: Engine) -> FastAPI:
     return app
 
 
+def csrf_token(client: TestClient, path: str = "/web/login") -> str:
+    """The CSRF token that the page at ``path`` puts in its forms (and its cookie set)."""
+    html = client.get(path).text
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
+    assert match, f"no CSRF token in the forms of {path}"
+    return match.group(1)
+
+
 def login(client: TestClient, username: str) -> None:
-    response = client.post("/web/login", data={"username": username, "password": PASSWORD},
+    response = client.post("/web/login", data={"username": username, "password": PASSWORD,
+                                               "csrf_token": csrf_token(client)},
                            follow_redirects=False)
     assert response.status_code == 303, response.text

@@ -19,7 +19,7 @@ import pytest
 
 from liangshan.accounts import service as accounts
 from liangshan.db import session_factory
-from tests.web._web_seed import PASSWORD, PILOTS, account_in, login
+from tests.web._web_seed import PASSWORD, PILOTS, account_in, csrf_token, login
 
 
 def test_dashboard_shows_the_five_pilots_with_their_gep(client):
@@ -75,7 +75,8 @@ def test_draft_hidden_from_the_public_but_not_from_government(client, seeded):
 
 
 def test_wrong_password_is_refused_with_a_message(client):
-    response = client.post("/web/login", data={"username": "chishui", "password": "nope"})
+    response = client.post("/web/login", data={"username": "chishui", "password": "nope",
+                                               "csrf_token": csrf_token(client)})
     assert response.status_code == 401 and "用户名或密码错误" in response.text
     assert "ls_session" not in response.cookies
 
@@ -84,7 +85,8 @@ def test_login_logout_round_trip(client):
     login(client, "chishui")
     assert "chishui · county_operator · 520381" in client.get("/").text
     token = client.cookies.get("ls_session")
-    response = client.post("/web/logout", follow_redirects=False)
+    response = client.post("/web/logout", data={"csrf_token": csrf_token(client, "/")},
+                           follow_redirects=False)
     assert response.status_code == 303
     # the old token is revoked, not just forgotten by this browser
     client.cookies.set("ls_session", token)
@@ -95,7 +97,8 @@ def test_login_logout_round_trip(client):
                                     "/\\evil.example/x", "javascript:alert(1)"])
 def test_login_never_redirects_to_another_site(client, target):
     response = client.post("/web/login", follow_redirects=False, data={
-        "username": "chishui", "password": PASSWORD, "next": target})
+        "username": "chishui", "password": PASSWORD, "next": target,
+        "csrf_token": csrf_token(client)})
     assert response.headers["location"] == "/"
 
 
@@ -109,7 +112,9 @@ def test_county_operator_cannot_open_another_countys_edit_page(client, seeded):
     response = client.get(f"/web/accounts/{seeded['draft']}/edit")   # 大方县 520521
     assert response.status_code == 403
     assert "无权访问" in response.text and "520521" in response.text
-    assert client.post(f"/web/accounts/{seeded['draft']}/publish").status_code == 403
+    refused = client.post(f"/web/accounts/{seeded['draft']}/publish",
+                          data={"csrf_token": csrf_token(client, "/")})
+    assert refused.status_code == 403 and "520521" in refused.text   # the region, not CSRF
     own = client.get(f"/web/accounts/{seeded['chishui_2022']}/edit")
     assert own.status_code == 200 and "该核算已发布" in own.text
 
@@ -123,7 +128,8 @@ def test_province_admin_publishes_a_draft(client, seeded, db_engine):
     login(client, "province")
     page = client.get(f"/web/accounts/{seeded['draft']}/edit")
     assert 'id="publish"' in page.text
-    response = client.post(f"/web/accounts/{seeded['draft']}/publish", follow_redirects=False)
+    response = client.post(f"/web/accounts/{seeded['draft']}/publish", follow_redirects=False,
+                           data={"csrf_token": csrf_token(client, "/")})
     assert response.status_code == 303
     session = session_factory(db_engine)()
     try:

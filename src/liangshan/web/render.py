@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 import liangshan
 from liangshan.errors import LiangshanError, NotAuthenticated
 from liangshan.identity.access import Principal
-from liangshan.web import auth
+from liangshan.web import auth, csrf
 from liangshan.web.i18n import (
     LANG_COOKIE,
     LANGS,
@@ -81,9 +81,11 @@ def page(request: Request, template: str, principal: Principal | None,
         "can_write": auth.can_write(principal),
         "path": request.url.path,
         "trace_available": trace_available(),
+        "csrf_token": csrf.token_for(request),
         **context,
     }, status_code=status_code)
     remember_lang(request, response)
+    csrf.set_cookie(request, response)
     return secure_headers(response)  # type: ignore[return-value]
 
 
