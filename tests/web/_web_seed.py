@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib.util
 import re
 
+import geopandas as gpd
 import pandas as pd
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from shapely.geometry import box
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -103,6 +105,30 @@ def seed(engine: Engine) -> dict[str, str]:
         session.close()
     return {"draft": account_in("520521", 1, 2023).id,
             "chishui_2022": account_in("520381", 0, 2022).id}
+
+
+def domain_zones() -> gpd.GeoDataFrame:
+    """Two small square zones (projected, registry CRS) for the registry demo."""
+    from liangshan.registry.models import REGISTRY_CRS
+
+    return gpd.GeoDataFrame(
+        {"region_code": ["520381", "520521"], "name": ["赤水市", "大方县"]},
+        geometry=[box(0, 3_150_000, 5_000, 3_155_000), box(20_000, 3_150_000, 25_000, 3_155_000)],
+        crs=REGISTRY_CRS)
+
+
+def seed_domains(engine: Engine) -> None:
+    """The registry demo (parcels, census, catalogue, stations) and the market demo."""
+    from liangshan.market import demo as market_demo
+    from liangshan.registry import demo as registry_demo
+
+    session = session_factory(engine)()
+    try:
+        registry_demo.seed_demo(session, domain_zones(), seed=3, parcels_per_county=12)
+        market_demo.seed_demo(session, seed=3)
+        session.commit()
+    finally:
+        session.close()
 
 
 def make_app(engine: Engine) -> FastAPI:

@@ -20,7 +20,7 @@ import pytest
 
 from liangshan.db import make_engine
 from liangshan.migrate import upgrade
-from tests.web._web_seed import PASSWORD, PILOTS, make_app, seed
+from tests.web._web_seed import PASSWORD, PILOTS, make_app, seed, seed_domains
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags for headless Chromium on a closed network (no background calls to Google's hosts).
@@ -55,6 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     ids = seed(engine)
+    seed_domains(engine)   # registry, catalogue, monitoring and market pages have data
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -210,3 +211,108 @@ def test_verify_box_leads_to_the_code_page(page, server):
     page.goto(base + "/web/verify?code=" + code[:-1] + ("0" if code[-1] != "0" else "1"))
     assert "check character" in page.inner_text("#error")
     _shot(page, "verify-refused")
+
+
+# ---------------------------------------------------------------- domain pages
+
+
+def test_registry_search_and_parcel_page(page, server):
+    base, _ = server
+    page.goto(base + "/web/parcels?region_code=520381")
+    assert page.locator("#parcels tbody tr").count() > 0
+    first = page.locator("#parcels tbody tr a").first
+    code = first.inner_text()
+    page.fill("input[name=code]", code)           # search by code: exactly that parcel
+    page.click("form.controls button[type=submit]")
+    page.wait_for_url(f"**code={code}**")
+    expect(page.locator("#parcel-count")).to_have_text("共计: 1")
+    _shot(page, "parcels")
+    page.click(f"#parcels a:text('{code}')")
+    page.wait_for_url(f"**/web/parcels/{code}")
+    assert code in page.inner_text("main")
+    rings = page.evaluate("""() => echarts.getInstanceByDom(document.getElementById('parcel-map'))
+        .getOption().series.length""")
+    assert rings >= 1                               # the outline is drawn
+    _shot(page, "parcel")
+
+
+def test_catalogue_page_and_csv_download(page, server):
+    base, _ = server
+    page.goto(base + "/web/catalog/520381")
+    assert page.locator("#catalogue tbody tr").count() > 0
+    _shot(page, "catalogue")
+    with page.expect_download() as info:
+        page.click("#catalog-csv")
+    body = Path(info.value.path()).read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf")           # UTF-8 with BOM for spreadsheet programs
+    lines = body.decode("utf-8-sig").strip().splitlines()
+    assert len(lines) == page.locator("#catalogue tbody tr").count() + 1
+
+
+def test_monitoring_list_to_station_chart(page, server):
+    base, _ = server
+    page.goto(base + "/web/monitoring")
+    link = page.locator("#stations tbody tr a").first
+    code = link.inner_text()
+    _shot(page, "stations")
+    link.click()
+    page.wait_for_url(f"**/web/monitoring/{code}")
+    points = page.evaluate("""() => {
+        const chart = echarts.getInstanceByDom(document.getElementById('station-chart'));
+        return chart ? chart.getOption().series[0].data.length : 0; }""")
+    periods = page.evaluate("() => JSON.parse(document.getElementById('station-data')"
+                            ".textContent).periods.length")
+    assert points == periods and points > 0       # one class per month, drawn
+    _shot(page, "station")
+
+
+def test_market_page_and_language_switch(page, server):
+    base, _ = server
+    page.goto(base + "/web/market")
+    assert page.locator("#instruments tbody tr").count() > 0
+    assert page.locator("#report tbody tr").count() > 0
+    _shot(page, "market")
+    page.click("#lang-switch")
+    page.wait_for_selector("text=Ecological market")
+    assert "Instruments and rules" in page.inner_text("main")
+    _shot(page, "market-en")
+
+
+# ---------------------------------------------------------------- run a new account
+
+
+def test_run_an_account_and_watch_its_progress(page, server, tmp_path, monkeypatch):
+    from liangshan import config
+    from tests.accounting._study_fixture import make_study
+
+    root = make_study(tmp_path / "tiny")
+    monkeypatch.setenv("LIANGSHAN_STUDY_DIRS", f'["{root}"]')
+    config.get_settings.cache_clear()
+    base, _ = server
+    page.goto(base + "/web/login?next=/web/runs")
+    page.fill("#username", "province")
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/web/runs")
+    page.select_option("#study", "dir:0")
+    page.fill("#run-year", "2022")
+    _shot(page, "run-form")
+    page.click("#run-start")
+    page.wait_for_url("**/web/runs/*")
+    percents = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = page.get_attribute("#run-status", "data-status")
+        percents.add(page.inner_text("#run-percent"))
+        if status in ("done", "failed"):
+            break
+        page.wait_for_timeout(250)
+    assert status == "done", page.inner_text("#run-status")
+    assert page.inner_text("#run-percent") == "100%"
+    assert len(percents) >= 2, percents            # the page showed progress on its way
+    links = page.locator("#run-accounts a[href^='/web/accounts/']")
+    assert links.count() == 4                      # two zones: account and manage links
+    _shot(page, "run-done")
+    links.first.click()
+    page.wait_for_selector("#value-table")
+    assert "草稿" in page.inner_text("p.meta")       # stored unpublished

@@ -11,39 +11,22 @@ import csv
 import io
 from collections.abc import Iterator
 
-import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
-from shapely.geometry import box
 from sqlalchemy import Engine
 
 from liangshan.catalog import catalogue, monitoring
 from liangshan.db import session_factory
-from liangshan.market import demo as market_demo
 from liangshan.market import service as market
-from liangshan.registry import demo as registry_demo
 from liangshan.registry import service as registry
 from liangshan.registry.models import REGISTRY_CRS
-from tests.web._web_seed import login, make_app, seed
-
-
-def _zones() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"region_code": ["520381", "520521"], "name": ["赤水市", "大方县"]},
-        geometry=[box(0, 3_150_000, 5_000, 3_155_000), box(20_000, 3_150_000, 25_000, 3_155_000)],
-        crs=REGISTRY_CRS)
+from tests.web._web_seed import login, make_app, seed, seed_domains
 
 
 @pytest.fixture
 def domain_client(db_engine: Engine) -> Iterator[TestClient]:
     seed(db_engine)   # users of tests/web (province: government, citizen: public)
-    session = session_factory(db_engine)()
-    try:
-        registry_demo.seed_demo(session, _zones(), seed=3, parcels_per_county=12)
-        market_demo.seed_demo(session, seed=3)
-        session.commit()
-    finally:
-        session.close()
+    seed_domains(db_engine)
     with TestClient(make_app(db_engine)) as c:
         yield c
 
