@@ -22,6 +22,23 @@ from liangshan.accounting.valuation import ValuationContext, check_physical, val
 from liangshan.errors import ConfigurationError, InvalidInput
 
 Progress = Callable[[str, float], None]
+
+#: RUSLE's slope length is the overland-flow path until flow concentrates; its tables end at
+#: 1,000 ft ≈ 305 m (Renard et al. 1997, USDA Agriculture Handbook 703, ch. 4) [K]. Upslope
+#: areas beyond that are channels, where the MFD upslope area grows to km² and the uncapped
+#: Desmet–Govers L (GEP_METHOD §6.3) reached 50–100, so sample soil retention came out at
+#: 2–7×10⁵ t/km²/yr, 10–25× the Garzê per-area anchor (GEP_METHOD §11). The cap is L of a
+#: 305 m slope on the steepest class (m = 0.5): (305/22.13)^0.5 = 3.712.
+RUSLE_SLOPE_LENGTH_MAX_M = 305.0
+DEFAULT_PHYSICAL_OPTIONS: dict[str, Any] = {
+    "l_max": round((RUSLE_SLOPE_LENGTH_MAX_M / 22.13) ** 0.5, 3)}
+
+
+def physical_defaults(physical_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The defaults of :data:`DEFAULT_PHYSICAL_OPTIONS` the caller did not set (an explicit
+    ``l_max=None`` keeps L uncapped)."""
+    given = physical_options or {}
+    return {k: v for k, v in DEFAULT_PHYSICAL_OPTIONS.items() if k not in given}
 TABLES = ("products", "water_use", "hydropower", "emissions", "tourism", "socioeconomic",
           "landscape")
 
@@ -77,9 +94,13 @@ def _physical(study: Any, year: int, progress: Progress | None,
 
 def compute_physical(study: Any, year: int, progress: Progress | None = None,
                      physical_options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The physical account :func:`run_gep` would compute (options checked the same way);
-    for callers that need it themselves (the uncertainty analysis)."""
-    return _physical(study, year, progress, dict(physical_options or {}))
+    """The physical account :func:`run_gep` would compute (same defaults, options checked
+    the same way); for callers that need it themselves (the uncertainty analysis)."""
+    opts = dict(physical_options or {})
+    defaults = physical_defaults(opts)
+    table = _physical(study, year, progress, {**defaults, **opts})
+    table.attrs["physical_defaults"] = defaults  # run_gep records them in the manifest
+    return table
 
 
 def socioeconomic_frame(get: Callable[[str], pd.DataFrame | None], year: int,
@@ -164,7 +185,9 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
     ``overrides``: a price file (path or DataFrame) in ``params/prices.csv`` format whose
     rows replace or add prices; recorded in the manifest. ``prices`` / ``price_indices``
     replace the shipped files. ``physical_options`` are passed to ``physical_account``
-    (e.g. ``{"hot_days": 60, "lake_region": "eastern_plain"}``) and recorded.
+    (e.g. ``{"hot_days": 60, "lake_region": "eastern_plain"}``) and recorded; the
+    :data:`DEFAULT_PHYSICAL_OPTIONS` they do not set (the RUSLE slope-length cap) are applied
+    and recorded as ``physical_defaults``.
     ``progress(stage, fraction)`` is called between stages (fraction 0–1).
     Values are CNY/yr at accounting-year prices.
     """
@@ -185,7 +208,8 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
 
     tick("physical", 0.0)
     if physical is None:
-        physical = _physical(study, year, progress, dict(physical_options or {}))
+        physical = compute_physical(study, year, progress, physical_options)
+    defaults = dict(physical.attrs.get("physical_defaults") or {})
     phys = check_physical(physical)
     tick("valuation", 0.6)
     emissions = provisioning.table_for_year(get, "emissions", int(year))
@@ -215,6 +239,7 @@ def run_gep(study: Any, year: int, profile: str | Path | Profile = "ndrc-2022", 
                               options={"profile_arg": str(profile) if not isinstance(
                                   profile, Profile) else prof.id,
                                   "physical_options": physical_options or {},
+                                  **({"physical_defaults": defaults} if defaults else {}),
                                   **(options or {})})
     acc = Account(records, int(year), prof.id, gaps=pd.DataFrame(ctx.gaps + physical_gaps(physical)),
                   rules=ctx.rules, socioeconomic=socio, manifest=manifest,
