@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -91,6 +91,26 @@ def _take(segs: list[_Seg], qty: int, what: str, trade: int) -> list[_Seg]:
     return out
 
 
+def _oldest_blocks(session: Session, sold: dict[str, int]) -> list[UnitBlock]:
+    """Per selling account, its oldest active blocks that hold the ``sold`` units.
+
+    Enough, though the account may also buy in the batch: every serial it could be
+    asked to deliver first is older than any block left unloaded (oldest first, by
+    vintage then serial), so the outcome equals loading all its blocks — without
+    reading the many small blocks a busy account accumulates.
+    """
+    size = UnitBlock.serial_end - UnitBlock.serial_start + 1
+    order = (UnitBlock.vintage, UnitBlock.serial_start)
+    out: list[UnitBlock] = []
+    for code, qty in sold.items():
+        before = (func.sum(size).over(order_by=order) - size).label("before")
+        ranked = select(UnitBlock.id, before).where(
+            UnitBlock.account_code == code, UnitBlock.status == "active").subquery()
+        out.extend(session.scalars(select(UnitBlock).join(ranked, ranked.c.id == UnitBlock.id)
+                                   .where(ranked.c.before < qty).order_by(*order)))
+    return out
+
+
 @dataclass
 class _Plan:
     """A list of trades worked out in memory: rows to write, each trade's two legs, blocks."""
@@ -139,12 +159,12 @@ def _plan(session: Session, trades: Sequence[TradeIn]) -> _Plan:
         units(t.instrument, t.buyer_org_id)
         cash(t.seller_org_id)
         cash(t.buyer_org_id)
-    codes = [a.code for k, a in accounts.items() if k[0] != "CNY"]
+    sold: dict[str, int] = defaultdict(int)
+    for t in trades:
+        sold[units(t.instrument, t.seller_org_id).code] += t.quantity
     segs: dict[str, list[_Seg]] = defaultdict(list)
     originals: dict[int, UnitBlock] = {}
-    for b in session.scalars(select(UnitBlock).where(
-            UnitBlock.account_code.in_(codes), UnitBlock.status == "active")
-            .order_by(UnitBlock.vintage, UnitBlock.serial_start)):
+    for b in _oldest_blocks(session, sold):
         originals[b.id] = b
         segs[b.account_code].append(_Seg(b.vintage, b.serial_start, b.serial_end,
                                          b.issuance_id, b.id))
