@@ -150,3 +150,8 @@ def test_cli_gep_run_with_uncertainty_writes_intervals(tmp_path):
     assert "exact" in params.loc["runoff_coefficient", "detail"]
     assert params.loc["sediment_deposition_ratio", "status"] == "fixed"
     assert "不确定性" in (out / "report.html").read_text(encoding="utf-8")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(out / "gep_tables.xlsx")["不确定性"]
+    header = [c.value for c in sheet[3]]
+    assert header[:2] == ["指标", "value (万元)"] and "p95 (万元)" in header

@@ -56,7 +56,8 @@ def write_account_folder(account: Account, folder: str | Path, *, title: str,
     names = region_names or {}
     label = "、".join(names.get(c, c) for c in account.regions) or "全部核算单元"
     written = [
-        write_xlsx(account, folder / "gep_tables.xlsx", region_name=label),
+        write_xlsx(account, folder / "gep_tables.xlsx", region_name=label,
+                   uncertainty=uncertainty),
         export_csv(account, folder / "gep_account.csv"),
         export_json(account, folder / "gep_account.json"),
         write_html(account, folder / "report.html", title=title, uncertainty=uncertainty),
@@ -82,4 +83,4 @@ def write_comparison(comparison: Comparison, folder: str | Path) -> list[Path]:
 
 
 __all__ = ["export_csv", "export_json", "render_html", "write_account_folder",
-           "write_comparison", "write_html", "write_xlsx"]
+           "write_comparison", "write_html", "write_uncertainty", "write_xlsx"]

@@ -65,11 +65,13 @@ def _sheet(wb: Workbook, name: str, title: str, subtitle: str, df: pd.DataFrame,
 
 
 def write_xlsx(account: Account, path: str | Path, *, region: str | None = None,
-               region_name: str | None = None) -> Path:
+               region_name: str | None = None, uncertainty: Any = None) -> Path:
     """Write tables A, B, C, gaps/rules and provenance of ``account`` to ``path`` (.xlsx).
 
     ``region`` restricts the tables to one region code (default: all regions summed).
-    Values in Table B and C are 万元 (10⁴ CNY) per year.
+    Values in Table B and C are 万元 (10⁴ CNY) per year. With ``uncertainty`` (an
+    UncertaintyResult of the whole account) a sheet 不确定性 holds the 5/50/95 % values
+    per indicator, class and GEP (万元) and the status of every physical coefficient.
     """
     path = Path(path)
     where = (region_name or (account.region_names.get(str(region)) if region else None)
@@ -98,6 +100,22 @@ def write_xlsx(account: Account, path: str | Path, *, region: str | None = None,
     for i, row in enumerate(rules.itertuples(index=False), start=start + 2):
         for j, v in enumerate(row, start=1):
             ws.cell(row=i, column=j, value=_cell_value(v)).border = _BORDER
+    if uncertainty is not None:
+        t = uncertainty.by_indicator.rename(columns={"indicator": "指标"})
+        for c in ("value_yuan", "mean_yuan", "p05_yuan", "p50_yuan", "p95_yuan"):
+            t[c.replace("_yuan", " (万元)")] = t.pop(c) / 1e4
+        ws = _sheet(wb, "不确定性", "蒙特卡洛区间 (5–95 %)",
+                    base + f"    抽样 {uncertainty.n} 次, seed {uncertainty.seed}    单位: 万元",
+                    t)
+        start = ws.max_row + 2
+        ws.cell(row=start, column=1, value="实物量参数: varied / fixed").font = _BOLD
+        params = uncertainty.parameters
+        for j, col in enumerate(params.columns, start=1):
+            c = ws.cell(row=start + 1, column=j, value=str(col))
+            c.font, c.fill, c.border = _BOLD, _HEAD_FILL, _BORDER
+        for i, row in enumerate(params.itertuples(index=False), start=start + 2):
+            for j, v in enumerate(row, start=1):
+                ws.cell(row=i, column=j, value=_cell_value(v)).border = _BORDER
     man = pd.DataFrame([{"项目": k, "内容": json.dumps(v, ensure_ascii=False, default=str)
                          if not isinstance(v, str) else v}
                         for k, v in account.manifest.items()], columns=["项目", "内容"])
