@@ -17,6 +17,10 @@ quirks follow INVEST_NOTES §3.4 [V]:
 - ``n_total_export`` is nodata wherever surface export is (stream pixels), so it differs
   from surface + subsurface totals.
 
+Memory: each whole-grid array lives only while a later step needs it (outputs are
+summed per watershed, handed to the background writer and dropped); the nutrient maps
+are read from the LULC code table per pixel instead of being stored.
+
 Units: loads [kg/ha/yr], exports [kg/ha/yr per pixel], watershed totals [kg/yr]
 (Σ pixel × pixel_area/10⁴), critical lengths [m], retention efficiencies [–].
 """
@@ -30,20 +34,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from liangshan.accounting.invest import _routing_common as rc
 from liangshan.accounting.invest import io
-from liangshan.accounting.invest.sdr import (
-    RasterWriter,
-    accumulate,
-    distance_to_channel,
-    intermediate_level,
-    lookup,
-    parse_algorithm,
-    require,
-    route,
-    streams,
-    watershed_mask,
-    watershed_totals,
-)
 from liangshan.accounting.kernels import routing as rt
 from liangshan.accounting.kernels.routing import COL_OFFSETS as COL
 from liangshan.accounting.kernels.routing import ROW_OFFSETS as ROW
@@ -57,32 +49,54 @@ MAP_NODATA = float(np.finfo(np.float32).max)
 # intermediate rasters written with intermediate_outputs='key'; 'all' adds InVEST's others
 KEY_INTERMEDIATES = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p",
                      "ic_factor"}
+# watershed_results_ndr fields, in InVEST's order
+FIELDS = {"n": ["n_surface_load", "n_surface_export", "n_subsurface_export", "n_total_export",
+                "n_subsurface_load"],
+          "p": ["p_surface_load", "p_surface_export"]}
+# rows of the per-nutrient LULC table
+LOAD, EFF, CRIT, PROP = range(4)
 
 
-@njit(cache=True, nogil=True)
 def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
     """Effective retention eff' to the stream (InVEST ``retention.h`` semantics [V]).
 
     ``fd`` packed MFD int32 (D8 as one nibble), ``stream`` uint8, ``eff`` [–] and
-    ``crit_len`` [m] float arrays already 0 on streams, ``valid`` bool (eff and crit_len
-    defined), ``cell`` pixel size [m]. Per pixel i and downslope neighbour j
-    (INVEST_NOTES §3.4): f = exp(−5·step/crit_len_i) with step = cell or cell·√2;
+    ``crit_len`` [m] per-pixel float arrays, ``valid`` bool (eff and crit_len defined),
+    ``cell`` pixel size [m]. Per pixel i and downslope neighbour j (INVEST_NOTES §3.4):
+    f = exp(−5·step/crit_len_i) with step = cell or cell·√2;
     r_ij = eff_i(1−f) if eff'_j = 0, eff'_j·f + eff_i(1−f) if eff_i > eff'_j, else eff'_j;
     eff'_i = Σ q_ij r_ij / Σ_all q_ij (off-raster and not-yet-computed neighbours add
     weight but no retention). Streams are 0. Returns float32, nodata −1.
+
+    The model itself calls :func:`_retention` with LULC codes and the class table, so no
+    per-pixel eff/crit_len arrays exist; here each pixel is its own class.
     """
+    n = fd.size
+    codes = np.arange(n, dtype=np.int64).reshape(fd.shape)
+    lut = np.stack([np.zeros(n), np.ravel(eff), np.ravel(crit_len)]).astype(np.float64)
+    return _retention(fd, stream, codes, valid, lut, 0, 1, 2, float(cell), int(block),
+                      rc.index_stack(n))
+
+
+@njit(cache=True, nogil=True)
+def _retention(fd, stream, codes, ok, lut, lo, eff_row, crit_row, cell, block, stack):
+    """Effective retention with eff_i = ``lut[eff_row, codes_i − lo]`` and crit_len_i
+    likewise, defined where ``ok`` and the stream raster are.
+
+    Pixels are visited like InVEST: ``block``×``block`` tiles in row-major order seed
+    the pixels with a downslope neighbour off the grid or without flow; a pixel is pushed
+    on the LIFO ``stack`` once all its downslope neighbours are done (``todo`` holds the
+    bit mask of those still pending)."""
     nr, nc = fd.shape
     out = np.full((nr, nc), -1.0, dtype=np.float32)
     todo = np.zeros((nr, nc), dtype=np.uint8)
     for r in range(nr):
         for c in range(nc):
-            v = fd[r, c]
             m = 0
             for k in range(8):
-                if (v >> (4 * k)) & 0xF:
+                if rc.weight_to(fd, r, c, k):
                     m |= 1 << k
             todo[r, c] = m
-    stack = np.empty(max(nr * nc, 1), dtype=np.int64)
     top = 0
     sqrt2 = np.sqrt(2.0)
     for br in range(0, nr, block):
@@ -96,7 +110,7 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
                         if dirs & bit:
                             rr = r0 + ROW[k]
                             cc = c0 + COL[k]
-                            if rr < 0 or rr >= nr or cc < 0 or cc >= nc or todo[rr, cc] == 0:
+                            if not rc.on_grid(rr, cc, nr, nc) or todo[rr, cc] == 0:
                                 seed = True
                                 dirs &= ~bit
                     if seed:
@@ -105,27 +119,27 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
                         top += 1
             while top > 0:
                 top -= 1
-                i = stack[top]
+                i = np.int64(stack[top])
                 r = i // nc
                 c = i % nc
                 v = fd[r, c]
                 if stream[r, c] == 1:
                     out[r, c] = 0.0
-                elif not valid[r, c] or v == 0:
+                elif not ok[r, c] or stream[r, c] == rt.STREAM_NODATA or v == 0:
                     out[r, c] = -1.0
                 else:
-                    cl = crit_len[r, c]
-                    ei = eff[r, c]
+                    cl = np.float32(rc.lut_at(lut, crit_row, lo, codes[r, c]))
+                    ei = np.float32(rc.lut_at(lut, eff_row, lo, codes[r, c]))
                     acc = 0.0
                     qsum = 0
                     for k in range(8):
-                        q = (v >> (4 * k)) & 0xF
+                        q = rc.weight_to(fd, r, c, k)
                         if q == 0:
                             continue
                         qsum += q
                         rr = r + ROW[k]
                         cc = c + COL[k]
-                        if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                        if not rc.on_grid(rr, cc, nr, nc):
                             continue
                         rj = out[rr, cc]
                         if rj == -1.0:
@@ -141,13 +155,11 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
                         acc += inter * q
                     out[r, c] = acc / qsum
                 for k in range(8):
+                    kk = (k + 4) % 8
+                    if rc.weight_from(fd, r, c, k) == 0:
+                        continue
                     rr = r + ROW[k]
                     cc = c + COL[k]
-                    if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
-                        continue
-                    kk = (k + 4) % 8
-                    if (fd[rr, cc] >> (4 * kk)) & 0xF == 0:
-                        continue
                     d = np.int64(todo[rr, cc])
                     if d == 0 or d & (1 << kk) == 0:
                         continue
@@ -161,43 +173,44 @@ def effective_retention(fd, stream, eff, crit_len, valid, cell, block):
 
 @njit(cache=True, nogil=True)
 def _slope_weight(valid, slope):
-    """S_th = clip(slope/100, 0.005, 1) where valid, else 0 (float64)."""
+    """S_th = clip(slope/100, 0.005, 1) where valid, else 0, as a (1, rows, cols) float64
+    accumulation weight."""
     nr, nc = valid.shape
-    out = np.zeros((nr, nc))
+    out = np.zeros((1, nr, nc))
     for r in range(nr):
         for c in range(nc):
             if valid[r, c]:
-                out[r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
+                out[0, r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
     return out
 
 
 @njit(cache=True, nogil=True)
 def _upslope(fa, fa_s, s_w, cell):
-    """D_up = S̄·sqrt(FA·cell²) [m] (float32, nodata −1) and the d_dn weight 1/S_th."""
+    """D_up = S̄·sqrt(FA·cell²) [m] (float32, nodata −1); turns ``s_w`` into the d_dn
+    weight 1/S_th in place (0 stays 0)."""
     nr, nc = fa.shape
     d_up = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    s_inv = np.zeros((nr, nc))
     for r in range(nr):
         for c in range(nc):
             f = fa[r, c]
-            if f == rt.FA_NODATA:
-                continue
-            d_up[r, c] = (fa_s[r, c] / f) * np.sqrt(f * cell * cell)
+            if f != rt.FA_NODATA:
+                d_up[r, c] = (fa_s[r, c] / f) * np.sqrt(f * cell * cell)
             if s_w[r, c] != 0:
-                s_inv[r, c] = 1.0 / s_w[r, c]
-    return d_up, s_inv
+                s_w[r, c] = 1.0 / s_w[r, c]
+    return d_up
 
 
 @njit(cache=True, nogil=True)
-def _ic(fa, d_up, d_dn):
-    """IC = log10(D_up/D_dn) (float32, nodata float32 min) where both are defined and ≠ 0."""
-    nr, nc = fa.shape
+def _ic(fd, d_up, d_dn):
+    """IC = log10(D_up/D_dn) (float32, nodata float32 min) where both are defined and ≠ 0
+    (and the pixel has a flow direction, i.e. a flow accumulation)."""
+    nr, nc = fd.shape
     ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
     for r in range(nr):
         for c in range(nc):
             du = d_up[r, c]
             dd = d_dn[r, c]
-            if fa[r, c] == rt.FA_NODATA or du == TARGET_NODATA or du == 0:
+            if fd[r, c] == 0 or du == TARGET_NODATA or du == 0:
                 continue
             if dd == rt.DIST_NODATA or dd == 0:
                 continue
@@ -218,30 +231,20 @@ def _runoff_index(proxy, ok, mean):
 
 
 @njit(cache=True, nogil=True)
-def _loads(lulc_ok, rpi, stream, load, eff, crit, prop):
-    """Surface and subsurface load [kg/ha/yr] (float32, −1 nodata) and eff/crit_len set
-    to 0 on streams, with the mask where both are defined."""
-    nr, nc = lulc_ok.shape
-    surf = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    sub = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    eff_o = np.zeros((nr, nc), dtype=np.float32)
-    crit_o = np.zeros((nr, nc), dtype=np.float32)
-    ok = np.zeros((nr, nc), dtype=np.bool_)
+def _load(codes, lulc_ok, rpi, lut, lo, subsurface):
+    """Surface (or subsurface) load [kg/ha/yr], float32, −1 nodata: the modified load
+    load·RPI (float32) times 1 − proportion_subsurface (or the proportion)."""
+    nr, nc = codes.shape
+    out = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     for r in range(nr):
         for c in range(nc):
-            if not lulc_ok[r, c]:
+            if not lulc_ok[r, c] or rpi[r, c] == MAP_NODATA:
                 continue
-            if rpi[r, c] != MAP_NODATA:
-                mod = np.float32(np.float32(load[r, c]) * rpi[r, c])
-                surf[r, c] = mod * (1 - prop[r, c])
-                sub[r, c] = mod * prop[r, c]
-            st = stream[r, c]
-            if st != rt.STREAM_NODATA:
-                ok[r, c] = True
-                if st != 1:
-                    eff_o[r, c] = eff[r, c]
-                    crit_o[r, c] = crit[r, c]
-    return surf, sub, eff_o, crit_o, ok
+            code = codes[r, c]
+            mod = np.float32(np.float32(rc.lut_at(lut, LOAD, lo, code)) * rpi[r, c])
+            prop = rc.lut_at(lut, PROP, lo, code)
+            out[r, c] = mod * prop if subsurface else mod * (1 - prop)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -263,27 +266,36 @@ def _surface_export(eff_r, ic, ic_0, k, surface_load):
 
 
 @njit(cache=True, nogil=True)
-def _subsurface(dist, sub_load, surface_export, eff_sub, crit_sub):
-    """subNDR = 1 − eff_sub(1 − exp(−5·l/ℓ)) with l in **pixels** and ℓ in metres as coded
-    [V]; subsurface export; total = surface + subsurface where both are defined."""
+def _subsurface_ndr(dist, eff_sub, crit_sub):
+    """subNDR = 1 − eff_sub(1 − exp(−5·l/ℓ)) with l the flow distance to the stream in
+    **pixels** and ℓ in metres, as coded [V] (float32, nodata −1)."""
     nr, nc = dist.shape
     sub_ndr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
+    for r in range(nr):
+        for c in range(nc):
+            d = dist[r, c]
+            if d != rt.DIST_NODATA:
+                sub_ndr[r, c] = np.float32(1 - eff_sub * (1 - np.exp(-5 * d / crit_sub)))
+    return sub_ndr
+
+
+@njit(cache=True, nogil=True)
+def _subsurface(sub_ndr, sub_load, surface_export):
+    """Subsurface export = load·subNDR; total = surface + subsurface where both are
+    defined (float32, nodata −1)."""
+    nr, nc = sub_ndr.shape
     sub_exp = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     total = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     for r in range(nr):
         for c in range(nc):
-            d = dist[r, c]
-            if d == rt.DIST_NODATA:
-                continue
-            v = np.float32(1 - eff_sub * (1 - np.exp(-5 * d / crit_sub)))
-            sub_ndr[r, c] = v
-            if sub_load[r, c] == TARGET_NODATA:
+            v = sub_ndr[r, c]
+            if v == TARGET_NODATA or sub_load[r, c] == TARGET_NODATA:
                 continue
             se = sub_load[r, c] * v
             sub_exp[r, c] = se
             if surface_export[r, c] != TARGET_NODATA:
                 total[r, c] = surface_export[r, c] + se
-    return sub_ndr, sub_exp, total
+    return sub_exp, total
 
 
 def execute(args: dict[str, Any]) -> None:
@@ -300,21 +312,96 @@ def execute(args: dict[str, Any]) -> None:
     d_dn, d_up, dist_to_channel, runoff_proxy_index, loads, sub_ndr_n, flow accumulation
     and direction).
     """
-    require(args, ["workspace_dir", "dem_path", "lulc_path", "runoff_proxy_path",
-                   "watersheds_path", "biophysical_table_path",
-                   "threshold_flow_accumulation", "k_param"], "NDR")
+    rc.require(args, ["workspace_dir", "dem_path", "lulc_path", "runoff_proxy_path",
+                      "watersheds_path", "biophysical_table_path",
+                      "threshold_flow_accumulation", "k_param"], "NDR")
     nutrients = [x for x in ("n", "p") if io.as_bool(args.get(f"calc_{x}", False))]
     if not nutrients:
         raise InvalidInput("NDR: neither calc_n nor calc_p is set",
                            hint="set calc_n and/or calc_p to true")
     if "n" in nutrients:
-        require(args, ["subsurface_critical_length_n", "subsurface_eff_n"], "NDR")
-    algorithm = parse_algorithm(args)
-    intermediate_level(args)
-    suffix = io.normalize_suffix(args.get("results_suffix"))
+        rc.require(args, ["subsurface_critical_length_n", "subsurface_eff_n"], "NDR")
+    algorithm = rc.parse_algorithm(args)
+    level = rc.intermediate_level(args)
     ws = Path(args["workspace_dir"])
+    suffix = io.normalize_suffix(args.get("results_suffix"))
     tfa = io.as_float(args["threshold_flow_accumulation"], "threshold_flow_accumulation")
     k_param = io.as_float(args["k_param"], "k_param")
+    columns = _nutrient_columns(args, nutrients)
+
+    keys = ["dem_path", "lulc_path", "runoff_proxy_path"]
+    read = io.read_rasters_parallel({k: args[k] for k in keys})
+    gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
+    dem, lulc, proxy = io.align_to_intersection(
+        [read.pop(k) for k in keys], 0, ["near"] * 3, extra_bboxes=[tuple(gdf.total_bounds)])
+    grid = rc.grid_of(dem)
+    sheds = rc.Watersheds(gdf, grid)
+    inside = sheds.union()
+    lulc_ok = inside & lulc.valid_mask()
+    codes = lulc.array
+    # the LULC codes are checked against the table before the (long) routing
+    tables = {x: rc.lulc_table(codes, lulc_ok, columns[x]) for x in nutrients}
+    proxy_ok = inside & proxy.valid_mask()
+    av = args.get("runoff_proxy_av")
+    mean = float(av) if av not in (None, "") else (
+        float(proxy.array[proxy_ok].astype(np.float32).sum(dtype=np.float64)
+              / proxy_ok.sum()) if proxy_ok.any() else 0.0)
+    rpi = _runoff_index(proxy.array, proxy_ok, mean)
+    del proxy, proxy_ok
+    dem_ok = inside & dem.valid_mask()
+    del inside
+
+    writer = rc.RasterWriter(grid)
+    try:
+        out = rc.Outputs(writer, sheds, ws, suffix, level)
+        sub = None
+        if "n" in nutrients:
+            sub = (io.as_float(args["subsurface_eff_n"], "subsurface_eff_n"),
+                   io.as_float(args["subsurface_critical_length_n"],
+                               "subsurface_critical_length_n"))
+        stream, ic, ic_0, sub_ndr, fd = _connectivity(dem, dem_ok, algorithm, tfa, sub, out)
+        del dem_ok
+        out.raster("intermediate_outputs/runoff_proxy_index", rpi, MAP_NODATA, "all")
+        cell = abs(grid.transform[1])
+        for x in nutrients:
+            lo, lut = tables[x]
+            eff_r = _retention(fd, stream, codes, lulc_ok, lut, lo, EFF, CRIT, cell, 256,
+                               rc.index_stack(fd.size))
+            surface_load = _load(codes, lulc_ok, rpi, lut, lo, False)
+            out.field(f"{x}_surface_load", surface_load, TARGET_NODATA)
+            ndr, surface_export = _surface_export(eff_r, ic, ic_0, k_param, surface_load)
+            del surface_load
+            out.raster(f"intermediate_outputs/effective_retention_{x}", eff_r, -1.0, "key")
+            out.raster(f"intermediate_outputs/ndr_{x}", ndr, TARGET_NODATA, "key")
+            del eff_r, ndr
+            out.field(f"{x}_surface_export", surface_export, TARGET_NODATA)
+            out.raster(f"{x}_surface_export", surface_export, TARGET_NODATA)
+            if x == "n":
+                sub_load = _load(codes, lulc_ok, rpi, lut, lo, True)
+                out.field("n_subsurface_load", sub_load, TARGET_NODATA)
+                sub_exp, total = _subsurface(sub_ndr, sub_load, surface_export)
+                out.raster("intermediate_outputs/sub_load_n", sub_load, TARGET_NODATA, "all")
+                out.raster("intermediate_outputs/sub_ndr_n", sub_ndr, TARGET_NODATA, "all")
+                del sub_load, sub_ndr
+                out.field("n_subsurface_export", sub_exp, TARGET_NODATA)
+                out.field("n_total_export", total, TARGET_NODATA)
+                out.raster("n_subsurface_export", sub_exp, TARGET_NODATA)
+                out.raster("n_total_export", total, TARGET_NODATA)
+                del sub_exp, total
+            if out.wants("all"):
+                out.raster(f"intermediate_outputs/surface_load_{x}",
+                           _load(codes, lulc_ok, rpi, lut, lo, False), TARGET_NODATA, "all")
+            del surface_export
+    finally:
+        writer.close()
+    fields = [f for x in nutrients for f in FIELDS[x]]
+    io.write_vector(sheds.frame(fields), io.output_path(ws, "watershed_results_ndr.gpkg",
+                                                        suffix))
+
+
+def _nutrient_columns(args, nutrients) -> dict[str, dict[str, Any]]:
+    """Per nutrient, the {code: value} maps of load (reduced by 1 − eff for
+    application-rate loads [V]), eff, crit_len and proportion_subsurface (0 for P)."""
     req_cols = []
     for x in nutrients:
         req_cols += [f"load_{x}", f"eff_{x}", f"crit_len_{x}", f"load_type_{x}"]
@@ -322,144 +409,70 @@ def execute(args: dict[str, Any]) -> None:
         req_cols.append("proportion_subsurface_n")
     table = io.read_table(args["biophysical_table_path"], "lucode", req_cols,
                           label="biophysical_table_path")
+    out = {}
     for x in nutrients:
-        bad = set(table[f"load_type_{x}"].astype(str).str.lower()) - {
-            "measured-runoff", "application-rate"}
+        kind = table[f"load_type_{x}"].astype(str).str.lower()
+        bad = set(kind) - {"measured-runoff", "application-rate"}
         if bad:
             raise InvalidInput(
                 f"biophysical_table_path column load_type_{x} has values {sorted(bad)}",
                 hint="use 'measured-runoff' or 'application-rate'")
+        load = table[f"load_{x}"].astype(float)
+        eff = table[f"eff_{x}"].astype(float)
+        load = load * (1 - eff).where(kind == "application-rate", 1.0)
+        prop = (table["proportion_subsurface_n"].astype(float) if x == "n" else load * 0.0)
+        # order = LOAD, EFF, CRIT, PROP
+        out[x] = {f"load_{x}": load.to_dict(), f"eff_{x}": eff.to_dict(),
+                  f"crit_len_{x}": table[f"crit_len_{x}"].astype(float).to_dict(),
+                  "proportion_subsurface_n": prop.to_dict()}
+    return out
 
-    keys = ["dem_path", "lulc_path", "runoff_proxy_path"]
-    read = io.read_rasters_parallel({k: args[k] for k in keys})
-    rasters = [read[k] for k in keys]
-    del read
-    gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
-    dem, lulc, proxy = io.align_to_intersection(
-        rasters, 0, ["near"] * 3, extra_bboxes=[tuple(gdf.total_bounds)])
-    _, inside = watershed_mask(args["watersheds_path"], dem)
-    dem_ok = inside & dem.valid_mask()
-    lulc_ok = inside & lulc.valid_mask()
-    proxy_ok = inside & proxy.valid_mask()
-    del inside
-    del rasters
-    r = route(dem, dem_ok, algorithm)
-    r.filled = np.empty((0, 0))  # not needed past flow direction; frees 8 B/px
-    cell = abs(dem.transform[1])
+
+def _connectivity(dem, dem_ok, algorithm, tfa, sub, out):
+    """Route the DEM; return the stream raster, IC (float32) and IC0, the subsurface NDR
+    for ``sub`` = (eff_sub, crit_sub) (None without N) and the flow direction. Every other
+    routing array is dropped (or written, for intermediate_outputs='all')."""
+    r = rc.route(dem, dem_ok, algorithm)
     s_w = _slope_weight(dem_ok, r.slope)
-    (fa_s,) = accumulate(r, s_w[None])
-    stream = streams(r, tfa, 1.0)  # ndr.py uses the default trace proportion 1.0 [V]
-    d_up, s_inv = _upslope(r.fa, fa_s, s_w, cell)
-    del fa_s, s_w
+    r.slope = np.empty((0, 0), dtype=np.float32)
+    acc = rc.accumulate(r, s_w)
+    stream = rc.streams(r, acc[0], tfa, 1.0)  # ndr.py uses the default trace 1.0 [V]
+    s_inv = s_w[0]
+    d_up = _upslope(acc[0], acc[1], s_inv, r.cell)
+    if out.wants("all"):
+        rc.write_routing(out, r, acc[0].copy())
+    del acc, s_w
     if r.algorithm == "mfd":
         d_dn, dist_ch = rt.distance_to_channel_mfd_pair(r.fd, stream, s_inv)
     else:
-        d_dn = distance_to_channel(r, stream, s_inv)
-        dist_ch = distance_to_channel(r, stream, None)
+        d_dn = rc.distance_to_channel(r, stream, s_inv)
+        dist_ch = rc.distance_to_channel(r, stream, None)
     del s_inv
-    ic = _ic(r.fa, d_up, d_dn)
-    ic_ok = ic != IC_NODATA
-    if not ic_ok.any():
+    sub_ndr = None if sub is None else _subsurface_ndr(dist_ch, *sub)
+    ic = _ic(r.fd, d_up, d_dn)
+    for name, a, nd in (("d_dn", d_dn, rt.DIST_NODATA), ("d_up", d_up, TARGET_NODATA),
+                        ("dist_to_channel", dist_ch, rt.DIST_NODATA)):
+        out.raster(f"intermediate_outputs/{name}", a, nd, "all")
+    del d_dn, d_up, dist_ch
+    ic_min, ic_max = _min_max(ic, IC_NODATA)
+    if ic_min > ic_max:
         raise InvalidInput(
             "NDR: no pixel drains to a stream, so the connectivity index is undefined",
             hint="lower threshold_flow_accumulation or check the DEM and watersheds")
-    ic_0 = (float(ic[ic_ok].min()) + float(ic[ic_ok].max())) / 2.0  # data-dependent IC0 [V]
-    del ic_ok
-
-    av = args.get("runoff_proxy_av")
-    mean = float(av) if av not in (None, "") else (
-        float(proxy.array[proxy_ok].astype(np.float32).sum(dtype=np.float64)
-              / proxy_ok.sum()) if proxy_ok.any() else 0.0)
-    rpi = _runoff_index(proxy.array, proxy_ok, mean)
-    codes = lulc.array
-    out: dict[str, tuple[np.ndarray, float]] = {}
-    inter: dict[str, tuple[np.ndarray, float]] = {
-        "ic_factor": (ic, IC_NODATA),
-        "d_dn": (d_dn, rt.DIST_NODATA),
-        "dist_to_channel": (dist_ch, rt.DIST_NODATA),
-        "d_up": (d_up, TARGET_NODATA),
-        "runoff_proxy_index": (rpi, MAP_NODATA),
-    }
-    fields: dict[str, tuple[np.ndarray, float]] = {}
-    eff_sub = crit_sub = 0.0
-    if "n" in nutrients:
-        eff_sub = io.as_float(args["subsurface_eff_n"], "subsurface_eff_n")
-        crit_sub = io.as_float(args["subsurface_critical_length_n"],
-                               "subsurface_critical_length_n")
-    writer = RasterWriter(dem)
-    try:
-        _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0, k_param,
-                   dist_ch, cell, eff_sub, crit_sub, out, inter, fields, writer, ws, suffix)
-        _write_rest(args, r, stream, out, inter, writer, ws, suffix)
-    finally:
-        writer.close()
-    io.write_vector(watershed_totals(gdf, dem, fields),
-                    io.output_path(ws, "watershed_results_ndr.gpkg", suffix))
+    ic_0 = (ic_min + ic_max) / 2.0  # data-dependent IC0 [V]
+    out.raster("intermediate_outputs/ic_factor", ic, IC_NODATA, "key")
+    out.raster("intermediate_outputs/stream", stream, rt.STREAM_NODATA, "key", np.uint8)
+    return stream, ic, ic_0, sub_ndr, r.fd
 
 
-def _nutrients(args, nutrients, table, r, stream, codes, lulc_ok, rpi, ic, ic_0, k_param,
-               dist_ch, cell, eff_sub, crit_sub, out, inter, fields, writer, ws, suffix):
-    """Per nutrient: loads, effective retention, NDR, exports (hands outputs to writer)."""
-    level = intermediate_level(args)
-    for x in nutrients:
-        cols = {c: table[c].astype(float) for c in (f"load_{x}", f"eff_{x}", f"crit_len_{x}")}
-        app = table[f"load_type_{x}"].astype(str).str.lower() == "application-rate"
-        # application-rate loads are reduced by (1 − eff) [V]
-        cols["load"] = cols[f"load_{x}"] * (1 - cols[f"eff_{x}"]).where(app, 1.0)
-        cols["prop"] = (table["proportion_subsurface_n"].astype(float) if x == "n"
-                        else cols["load"] * 0.0)
-        maps = {k: lookup(codes, lulc_ok, v.to_dict(), k) for k, v in (
-            ("load", cols["load"]), ("eff", cols[f"eff_{x}"]),
-            ("crit", cols[f"crit_len_{x}"]), ("prop", cols["prop"]))}
-        surface_load, sub_load, eff, crit, er_ok = _loads(
-            lulc_ok, rpi, stream, maps["load"], maps["eff"], maps["crit"], maps["prop"])
-        del maps
-        eff_r = effective_retention(r.fd, stream, eff, crit, er_ok, cell, 256)
-        del eff, crit, er_ok
-        ndr, surface_export = _surface_export(eff_r, ic, ic_0, k_param, surface_load)
-        out[f"{x}_surface_export"] = (surface_export, TARGET_NODATA)
-        inter[f"effective_retention_{x}"] = (eff_r, -1.0)
-        inter[f"ndr_{x}"] = (ndr, TARGET_NODATA)
-        inter[f"surface_load_{x}"] = (surface_load, TARGET_NODATA)
-        fields[f"{x}_surface_load"] = inter[f"surface_load_{x}"]
-        fields[f"{x}_surface_export"] = out[f"{x}_surface_export"]
-        writer.put(io.output_path(ws, f"{x}_surface_export.tif", suffix), surface_export,
-                   TARGET_NODATA, np.float32)
-        for k in (f"effective_retention_{x}", f"ndr_{x}") if level != "none" else ():
-            writer.put(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix),
-                       inter[k][0], inter[k][1], np.float32)
-        if x == "n":
-            sub_ndr, sub_exp, total = _subsurface(dist_ch, sub_load, surface_export,
-                                                  eff_sub, crit_sub)
-            out["n_subsurface_export"] = (sub_exp, TARGET_NODATA)
-            out["n_total_export"] = (total, TARGET_NODATA)
-            inter["sub_ndr_n"] = (sub_ndr, TARGET_NODATA)
-            inter["sub_load_n"] = (sub_load, TARGET_NODATA)
-            fields["n_subsurface_export"] = out["n_subsurface_export"]
-            fields["n_total_export"] = out["n_total_export"]
-            fields["n_subsurface_load"] = inter["sub_load_n"]
-            for k in ("n_subsurface_export", "n_total_export"):
-                writer.put(io.output_path(ws, f"{k}.tif", suffix), out[k][0], TARGET_NODATA,
-                           np.float32)
-
-
-def _write_rest(args, r, stream, out, inter, writer, ws, suffix):
-    """The IC raster, the stream raster and, on request, every other intermediate."""
-
-    fd_nd = 0 if r.algorithm == "mfd" else rt.D8_NODATA
-    level = intermediate_level(args)
-    if level == "none":
-        return
-    keep_all = level == "all"
-    done = {"effective_retention_n", "effective_retention_p", "ndr_n", "ndr_p"}
-    for k, (a, nd) in inter.items():
-        if k not in done and (keep_all or k in KEY_INTERMEDIATES):
-            writer.put(io.output_path(ws, f"intermediate_outputs/{k}.tif", suffix), a, nd,
-                       np.float32)
-    writer.put(io.output_path(ws, "intermediate_outputs/stream.tif", suffix), stream,
-               rt.STREAM_NODATA, np.uint8)
-    if keep_all:
-        writer.put(io.output_path(ws, "intermediate_outputs/flow_accumulation.tif", suffix),
-                   r.fa, rt.FA_NODATA, np.float64)
-        writer.put(io.output_path(ws, "intermediate_outputs/flow_direction.tif", suffix),
-                   r.fd_raw, fd_nd, None)
+@njit(cache=True, nogil=True)
+def _min_max(a, nodata):
+    """(min, max) of ``a`` over values ≠ nodata, as float64; (inf, −inf) if none."""
+    lo = np.inf
+    hi = -np.inf
+    for i in range(a.size):
+        v = a.flat[i]
+        if v != nodata:
+            lo = min(lo, np.float64(v))
+            hi = max(hi, np.float64(v))
+    return lo, hi

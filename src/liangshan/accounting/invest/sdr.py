@@ -6,7 +6,9 @@ file names (``avoided_erosion.tif``, ``avoided_export.tif``, ``rkls.tif``, ``usl
 plus ``intermediate_outputs/``). Formulas and quirks follow INVEST_NOTES §3.3 [V]
 (natcap.invest 3.20.2 ``sdr/sdr.py`` and ``sediment_deposition.h``), routing follows
 pygeoprocessing 2.4.11 (§2). All arrays are processed whole-basin in memory with numba
-kernels (:mod:`liangshan.accounting.kernels.routing`).
+kernels (:mod:`liangshan.accounting.kernels.routing`); what SDR shares with NDR (routing,
+watersheds, LULC tables, the writer) is in :mod:`._routing_common`. Each whole-grid array
+lives only while a later step needs it.
 
 Units: DEM [m], R [MJ·mm/(ha·h·yr)], K [t·ha·h/(ha·MJ·mm)], C and P [–]; RKLS, USLE,
 export, deposition, avoided_* rasters [t/ha/yr per pixel]; watershed totals [t/yr]
@@ -17,18 +19,17 @@ therefore ≈ log10(cell size) above the User's Guide definition [V] (INVEST_NOT
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
+from liangshan.accounting.invest import _routing_common as rc
 from liangshan.accounting.invest import io
 from liangshan.accounting.kernels import routing as rt
 from liangshan.accounting.kernels.routing import COL_OFFSETS as COL
 from liangshan.accounting.kernels.routing import ROW_OFFSETS as ROW
-from liangshan.errors import InvalidInput
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,186 +37,10 @@ TARGET_NODATA = -1.0  # sdr.py _TARGET_NODATA [V]
 IC_NODATA = float(np.finfo(np.float32).min)
 MAP_NODATA = float(np.finfo(np.float32).max)  # pygeoprocessing raster_map default [V]
 BYTE_NODATA = 255
-
-
-@dataclass
-class Routed:
-    """Grid, mask and routing products shared by SDR and NDR (all whole-grid arrays)."""
-
-    grid: io.Raster  # reference grid (aligned DEM)
-    valid: np.ndarray  # bool: inside the watersheds and every input valid
-    filled: np.ndarray  # pit-filled DEM [m]
-    slope: np.ndarray  # percent slope, nodata rt.SLOPE_NODATA
-    fd: np.ndarray  # MFD int32 (D8 converted to one nibble)
-    fd_raw: np.ndarray  # as computed (MFD int32 or D8 uint8)
-    fa: np.ndarray  # flow accumulation [px], rt.FA_NODATA
-    algorithm: str  # 'mfd' or 'd8'
-
-
-class RasterWriter:
-    """Writes GeoTIFFs on two background threads while the model keeps computing.
-
-    The numba kernels release the GIL (``nogil=True``), so compression and disk I/O
-    overlap with routing. Each file is still written atomically (temp file, rename);
-    ``close`` waits for every write and re-raises the first error.
-    """
-
-    def __init__(self, grid: io.Raster, workers: int = 2) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.grid = grid
-        self.pool = ThreadPoolExecutor(max_workers=workers)
-        self.futures: list[Any] = []
-
-    def put(self, path: Path, array: np.ndarray, nodata: float | None, dtype=None) -> None:
-        self.futures.append(
-            self.pool.submit(io.write_raster, path, array, self.grid, nodata, dtype))
-
-    def close(self) -> None:
-        try:
-            for f in self.futures:
-                f.result()
-        finally:
-            self.pool.shutdown(wait=True)
-
-
-def intermediate_level(args: dict[str, Any]) -> str:
-    """Which intermediate rasters to write: 'none' (default), 'key' or 'all'."""
-    level = str(args.get("intermediate_outputs") or "none").strip().lower()
-    if level not in {"none", "key", "all"}:
-        raise InvalidInput(
-            f"intermediate_outputs={args.get('intermediate_outputs')!r} is not supported",
-            hint="use 'none', 'key' or 'all'",
-        )
-    return level
-
-
-def parse_algorithm(args: dict[str, Any]) -> str:
-    algo = str(args.get("flow_dir_algorithm") or "MFD").strip().lower()
-    if algo not in {"mfd", "d8"}:
-        raise InvalidInput(
-            f"flow_dir_algorithm={args.get('flow_dir_algorithm')!r} is not supported",
-            hint="use 'MFD' or 'D8'",
-        )
-    return algo
-
-
-def require(args: dict[str, Any], keys: list[str], model: str) -> None:
-    missing = [k for k in keys if args.get(k) in (None, "")]
-    if missing:
-        raise InvalidInput(
-            f"{model}: required argument(s) {missing} are missing",
-            hint="pass them with InVEST's argument names",
-        )
-
-
-def watershed_mask(vector_path: str, grid: io.Raster) -> tuple[Any, np.ndarray]:
-    """Read the watersheds and rasterise their union (pixel-centre rule)."""
-    gdf = io.read_vector(vector_path, label="watersheds_path")
-    inside = np.zeros(grid.shape, dtype=bool)
-    for rs, cs, m in io.zone_masks(list(gdf.geometry), grid):
-        inside[rs, cs] |= m
-    return gdf, inside
-
-
-def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
-    """Fill pits, slope and flow direction on the masked DEM; FA is added by
-    :func:`accumulate` (together with any weighted accumulations)."""
-    z = np.where(valid, dem.array.astype(np.float64), 0.0)
-    filled = rt.fill_pits(z, valid)
-    slope = rt.calculate_slope(filled, valid, dem.transform[1], dem.transform[5])
-    # InVEST's slope raster is float32: round like it so class breaks (1, 3.5, 5, 9 %) fall
-    # on the same side for every pixel
-    slope = slope.astype(np.float32).astype(np.float64)
-    if algorithm == "mfd":
-        fd_raw = rt.flow_dir_mfd(filled, valid)
-        fd = fd_raw
-    else:
-        fd_raw = rt.flow_dir_d8(filled, valid)
-        fd = rt.d8_to_mfd(fd_raw)
-    return Routed(dem, valid, filled, slope, fd, fd_raw, np.empty((0, 0)), algorithm)
-
-
-def accumulate(r: Routed, weights: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
-    """Set ``r.fa`` [px] and return the weighted accumulations (one sweep for all).
-
-    ``weights`` is a (k, rows, cols) array or a list of k arrays (nodata already 0).
-    """
-    if isinstance(weights, list):
-        weights = np.stack(weights) if weights else np.zeros((0, *r.fd.shape))
-    out = rt.flow_accumulation_many(r.fd, weights)
-    r.fa = out[0]
-    return [out[i + 1] for i in range(weights.shape[0])]
-
-
-def lookup(codes: np.ndarray, valid: np.ndarray, mapping: dict[Any, float], what: str,
-           table_label: str = "biophysical_table_path") -> np.ndarray:
-    """Map integer LULC codes to values [float64] where ``valid`` (0 elsewhere).
-
-    A valid code missing from ``mapping`` raises InvalidInput naming the codes, as
-    InVEST's ``utils.reclassify_raster`` does (there as ValueError) [V].
-    """
-    if not valid.any():
-        return np.zeros(codes.shape)
-    c64 = codes.astype(np.int64, copy=False)
-    lo, hi = _valid_range(c64, valid)
-    present = _presence(c64, valid, lo, hi)
-    keys = {int(k) for k in mapping}
-    missing = [int(lo + i) for i in np.flatnonzero(present) if int(lo + i) not in keys]
-    if missing:
-        raise InvalidInput(
-            f"values {missing[:20]} in the LULC raster (lulc_path) are not represented in "
-            f"{table_label} column {what!r}",
-            hint="add a row for each code, or set those pixels to the raster's nodata value",
-        )
-    lut = np.zeros(hi - lo + 1)
-    for k, v in mapping.items():
-        if lo <= int(k) <= hi:
-            lut[int(k) - lo] = float(v)
-    return _apply_lut(c64, valid, lo, lut)
-
-
-@njit(cache=True, nogil=True)
-def _valid_range(codes, valid):
-    lo = np.iinfo(np.int64).max
-    hi = np.iinfo(np.int64).min
-    for i in range(codes.size):
-        if valid.flat[i]:
-            v = codes.flat[i]
-            lo = min(lo, v)
-            hi = max(hi, v)
-    return lo, hi
-
-
-@njit(cache=True, nogil=True)
-def _presence(codes, valid, lo, hi):
-    out = np.zeros(hi - lo + 1, dtype=np.bool_)
-    for i in range(codes.size):
-        if valid.flat[i]:
-            out[codes.flat[i] - lo] = True
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _apply_lut(codes, valid, lo, lut):
-    out = np.zeros(codes.shape)
-    for i in range(codes.size):
-        if valid.flat[i]:
-            out.flat[i] = lut[codes.flat[i] - lo]
-    return out
-
-
-def streams(r: Routed, threshold: float, trace: float) -> np.ndarray:
-    """Stream raster (uint8 1/0, 255 nodata): MFD with ``trace`` proportion, D8 strict."""
-    if r.algorithm == "mfd":
-        return rt.extract_streams_mfd(r.fa, r.fd, float(threshold), float(trace))
-    return rt.extract_streams_d8(r.fa, float(threshold))
-
-
-def distance_to_channel(r: Routed, stream: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
-    if r.algorithm == "mfd":
-        return rt.distance_to_channel_mfd(r.fd, stream, weight)
-    return rt.distance_to_channel_d8(r.fd_raw, stream, weight)
+# watershed_results_sdr fields: (field, output raster)
+FIELDS = [("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
+          ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]
+C, CP = 0, 1  # rows of the LULC table: usle_c and usle_c·usle_p
 
 
 def ls_factor(slope_pct: np.ndarray, fa: np.ndarray, cell: float, l_max: float) -> np.ndarray:
@@ -232,7 +57,6 @@ def ls_factor(slope_pct: np.ndarray, fa: np.ndarray, cell: float, l_max: float) 
     return out.reshape(np.shape(slope_pct))
 
 
-@njit(cache=True, nogil=True)
 def sediment_deposition(fd, e_prime, sdr, block):
     """Sediment deposition T and flux F (InVEST ``run_sediment_deposition`` semantics [V]).
 
@@ -246,27 +70,28 @@ def sediment_deposition(fd, e_prime, sdr, block):
     T = max(dT·inflow, 0), F = max((1 − dT)·inflow + E', 0). Returns (T, F) float32
     [t/ha/yr], nodata −1.
     """
+    return _sediment_deposition(fd, e_prime, sdr, int(block), rc.index_stack(fd.size))
+
+
+@njit(cache=True, nogil=True)
+def _sediment_deposition(fd, e_prime, sdr, block, stack):
     nr, nc = fd.shape
     dep = np.full((nr, nc), -1.0, dtype=np.float32)
     flux = np.full((nr, nc), -1.0, dtype=np.float32)
-    qsum = np.zeros((nr, nc), dtype=np.int32)
+    qsum = np.zeros((nr, nc), dtype=np.uint8)  # Σ of 8 nibbles ≤ 120
     pending = np.zeros((nr, nc), dtype=np.int8)  # upslope neighbours without a deposition
     for r in range(nr):
         for c in range(nc):
             v = fd[r, c]
             if v == 0:
                 continue
-            t = 0
+            qsum[r, c] = rc.weight_sum(v)
             for k in range(8):
-                q = (v >> (4 * k)) & 0xF
-                t += q
-                if q:
+                if rc.weight_to(fd, r, c, k):
                     rr = r + ROW[k]
                     cc = c + COL[k]
-                    if 0 <= rr < nr and 0 <= cc < nc:
+                    if rc.on_grid(rr, cc, nr, nc):
                         pending[rr, cc] += 1
-            qsum[r, c] = t
-    stack = np.empty(max(nr * nc, 1), dtype=np.int64)
     top = 0
     for br in range(0, nr, block):
         for bc in range(0, nc, block):
@@ -276,11 +101,7 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         continue
                     high = True
                     for k in range(8):
-                        rr = r0 + ROW[k]
-                        cc = c0 + COL[k]
-                        if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
-                            continue
-                        if (fd[rr, cc] >> (4 * ((k + 4) % 8))) & 0xF:
+                        if rc.weight_from(fd, r0, c0, k):
                             high = False
                             break
                     if high and dep[r0, c0] == -1.0:
@@ -288,33 +109,30 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         top += 1
                     while top > 0:
                         top -= 1
-                        i = stack[top]
+                        i = np.int64(stack[top])
                         r = i // nc
                         c = i % nc
                         inflow = 0.0
                         for k in range(8):
-                            rr = r + ROW[k]
-                            cc = c + COL[k]
-                            if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
-                                continue
-                            q = (fd[rr, cc] >> (4 * ((k + 4) % 8))) & 0xF
+                            q = rc.weight_from(fd, r, c, k)
                             if q == 0:
                                 continue
+                            rr = r + ROW[k]
+                            cc = c + COL[k]
                             fj = flux[rr, cc]
                             if fj == -1.0:
                                 continue
                             inflow += np.float32(np.float32(q) / np.float32(qsum[rr, cc])) * fj
-                        v = fd[r, c]
                         self_pending = 1 if dep[r, c] == -1.0 else 0
                         dsum = 0.0
                         fsum = 0.0
                         for k in range(8):
-                            q = (v >> (4 * k)) & 0xF
+                            q = rc.weight_to(fd, r, c, k)
                             if q == 0:
                                 continue
                             rr = r + ROW[k]
                             cc = c + COL[k]
-                            if rr < 0 or rr >= nr or cc < 0 or cc >= nc:
+                            if not rc.on_grid(rr, cc, nr, nc):
                                 continue
                             fsum += q
                             sj = sdr[rr, cc]
@@ -344,10 +162,10 @@ def sediment_deposition(fd, e_prime, sdr, block):
                         flux[r, c] = max(f, 0.0)
                         if self_pending:
                             for k in range(8):
-                                if (v >> (4 * k)) & 0xF:
+                                if rc.weight_to(fd, r, c, k):
                                     rr = r + ROW[k]
                                     cc = c + COL[k]
-                                    if 0 <= rr < nr and 0 <= cc < nc:
+                                    if rc.on_grid(rr, cc, nr, nc):
                                         pending[rr, cc] -= 1
     return dep, flux
 
@@ -360,17 +178,10 @@ def _load_inputs(args: dict[str, Any]):
         methods.append("near")
     # GeoTIFF decoding releases the GIL: read the inputs on two threads
     read = io.read_rasters_parallel({k: args[k] for k in keys})
-    rasters = [read[k] for k in keys]
     gdf = io.read_vector(args["watersheds_path"], label="watersheds_path")
-    dem = rasters[0]
-    if abs(abs(dem.transform[1]) - abs(dem.transform[5])) > 1e-9 * abs(dem.transform[1]):
-        raise InvalidInput(
-            f"dem_path ({args['dem_path']}) has non-square pixels {dem.pixel_size}",
-            hint="resample the DEM to square pixels (InVEST resamples to the smaller size)",
-        )
+    rc.check_square_pixels(read["dem_path"], args["dem_path"])
     aligned = io.align_to_intersection(
-        rasters, 0, methods, extra_bboxes=[tuple(gdf.total_bounds)]
-    )
+        [read.pop(k) for k in keys], 0, methods, extra_bboxes=[tuple(gdf.total_bounds)])
     return dict(zip([k[:-5] for k in keys], aligned, strict=True)), gdf
 
 
@@ -387,117 +198,101 @@ def execute(args: dict[str, Any]) -> None:
     direction); ``n_workers`` is accepted and ignored.
     Raises InvalidInput on bad input; every output is written atomically.
     """
-    require(
+    rc.require(
         args,
         ["workspace_dir", "dem_path", "erosivity_path", "erodibility_path", "lulc_path",
          "watersheds_path", "biophysical_table_path", "threshold_flow_accumulation",
          "k_param", "sdr_max", "ic_0_param", "l_max"],
         "SDR",
     )
-    algorithm = parse_algorithm(args)
-    intermediate_level(args)
+    algorithm = rc.parse_algorithm(args)
+    level = rc.intermediate_level(args)
     suffix = io.normalize_suffix(args.get("results_suffix"))
     ws = Path(args["workspace_dir"])
-    tfa = io.as_float(args["threshold_flow_accumulation"], "threshold_flow_accumulation")
-    k_param = io.as_float(args["k_param"], "k_param")
-    sdr_max = io.as_float(args["sdr_max"], "sdr_max")
-    ic_0 = io.as_float(args["ic_0_param"], "ic_0_param")
-    l_max = io.as_float(args["l_max"], "l_max")
+    p = {k: io.as_float(args[k], k) for k in (
+        "threshold_flow_accumulation", "k_param", "sdr_max", "ic_0_param", "l_max")}
     table = io.read_table(
         args["biophysical_table_path"], "lucode", ["usle_c", "usle_p"],
         label="biophysical_table_path",
     )
     inp, gdf = _load_inputs(args)
-    dem = inp["dem"]
-    _, inside = watershed_mask(args["watersheds_path"], dem)
-    valid = inside.copy()
+    grid = rc.grid_of(inp["dem"])
+    sheds = rc.Watersheds(gdf, grid)
+    valid = sheds.union()
     for ras in inp.values():
         valid &= ras.valid_mask()
-    c_map = table["usle_c"].astype(float).to_dict()
-    cp_map = (table["usle_c"].astype(float) * table["usle_p"].astype(float)).to_dict()
-    cp = lookup(inp["lulc"].array, valid, cp_map, "usle_c·usle_p").astype(np.float32)
-    writer = RasterWriter(dem)
+    c = table["usle_c"].astype(float)
+    lo, lut = rc.lulc_table(inp["lulc"].array, valid, {
+        "usle_c": c.to_dict(), "usle_c·usle_p": (c * table["usle_p"].astype(float)).to_dict()})
+    writer = rc.RasterWriter(grid)
     try:
-        out32 = _compute(args, inp, valid, lookup(inp["lulc"].array, valid, c_map, "usle_c"),
-                         cp, algorithm, tfa, k_param, sdr_max, ic_0, l_max, ws, suffix, writer)
+        _compute(inp, valid, lo, lut, algorithm, p,
+                 rc.Outputs(writer, sheds, ws, suffix, level))
     finally:
         writer.close()
-    totals = watershed_totals(
-        gdf, dem, {k: out32[v] for k, v in [
-            ("usle_tot", "usle"), ("sed_export", "sed_export"), ("sed_dep", "sed_deposition"),
-            ("avoid_exp", "avoided_export"), ("avoid_eros", "avoided_erosion")]},
-    )
-    io.write_vector(totals, io.output_path(ws, "watershed_results_sdr.shp", suffix))
+    io.write_vector(sheds.frame([f for f, _ in FIELDS]),
+                    io.output_path(ws, "watershed_results_sdr.shp", suffix))
 
 
-def _compute(args, inp, valid, w, cp, algorithm, tfa, k_param, sdr_max, ic_0, l_max, ws,
-             suffix, writer):
-    """The SDR chain on aligned arrays; rasters are handed to ``writer`` as they are final."""
-    dem = inp["dem"]
-    r = route(dem, valid, algorithm)
-    r.filled = np.empty((0, 0))  # not needed past flow direction; frees 8 B/px
-    cell = abs(dem.transform[1])
-    ws_stack = _weights(valid, r.slope, w)
-    fa_w, fa_s = accumulate(r, ws_stack)
-    w_th, s_th = ws_stack[0], ws_stack[1]
-    stream = streams(r, tfa, 0.7)  # sdr.py calls extract_streams_mfd with trace 0.7 [V]
+def _compute(inp, valid, lo, lut, algorithm, p, out):
+    """The SDR chain on aligned arrays; each raster is handed to the writer and summed per
+    watershed as soon as it is final, then dropped."""
+    field_of = {raster: field for field, raster in FIELDS}
+
+    def emit(name, array, nodata=MAP_NODATA, needs="none", dtype=np.float32):
+        if name in field_of:
+            out.field(field_of[name], array, nodata)
+        out.raster(name, array, nodata, needs, dtype)
+
+    r = rc.route(inp.pop("dem"), valid, algorithm)
+    codes = inp.pop("lulc").array
+    w = _weights(valid, r.slope, codes, lut, lo)
+    acc = rc.accumulate(r, w)  # FA, ΣW, ΣS
+    stream = rc.streams(r, acc[0], p["threshold_flow_accumulation"], 0.7)  # trace 0.7 [V]
     if "drainage" in inp:
-        drain = inp["drainage"].array
+        drain = inp.pop("drainage").array
         stream = np.where((drain == 1) & (stream != BYTE_NODATA), 1, stream).astype(np.uint8)
     ls, rkls, usle, d_up, ws_inv = _local_factors(
-        valid, r.slope, r.fa, fa_w, fa_s, w_th, s_th, stream,
-        inp["erosivity"].array, inp["erodibility"].array, cp, cell, l_max)
-    del fa_w, fa_s, w_th, s_th, ws_stack
-    d_dn = distance_to_channel(r, stream, ws_inv)
+        valid, r.slope, acc[0], acc[1], acc[2], w[0], w[1], stream, inp.pop("erosivity").array,
+        inp.pop("erodibility").array, codes, lut, lo, r.cell, p["l_max"])
+    del w, codes
+    if out.wants("all"):
+        rc.write_routing(out, r, acc[0].copy())
+    del acc
+    emit("rkls", rkls, TARGET_NODATA)
+    emit("usle", usle)
+    emit("stream", stream, BYTE_NODATA, dtype=np.uint8)
+    emit("intermediate_outputs/ls", ls, needs="all")
+    del ls
+    d_dn = rc.distance_to_channel(r, stream, ws_inv)
     del ws_inv
-    ic, sdr, e_prime = _delivery(r.fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k_param)
+    ic, sdr, e_prime = _delivery(r.fd, d_up, d_dn, stream, usle, p["sdr_max"],
+                                 p["ic_0_param"], p["k_param"])
+    emit("intermediate_outputs/ic", ic, IC_NODATA, needs="key")
+    emit("intermediate_outputs/d_dn", d_dn, rt.DIST_NODATA, needs="key")
+    emit("intermediate_outputs/d_up", d_up, needs="all")
+    del ic, d_dn, d_up
     dep, flux = sediment_deposition(r.fd, e_prime, sdr, 256)
+    emit("intermediate_outputs/f", flux, -1.0, needs="all")
+    emit("intermediate_outputs/sdr_factor", sdr, TARGET_NODATA, needs="key")
+    emit("intermediate_outputs/e_prime", e_prime, TARGET_NODATA, needs="key")
+    del flux, e_prime, r
     sed_export, avoided_erosion, avoided_export = _retention(rkls, usle, sdr, dep)
-
-    writer.put(io.output_path(ws, "rkls.tif", suffix), rkls, TARGET_NODATA, np.float32)
-    writer.put(io.output_path(ws, "usle.tif", suffix), usle, MAP_NODATA, np.float32)
-    writer.put(io.output_path(ws, "stream.tif", suffix), stream, BYTE_NODATA, np.uint8)
-    out32 = {
-        "rkls": (rkls, TARGET_NODATA),
-        "usle": (usle, MAP_NODATA),
-        "sed_export": (sed_export, MAP_NODATA),
-        "sed_deposition": (dep, -1.0),
-        "avoided_erosion": (avoided_erosion, MAP_NODATA),
-        "avoided_export": (avoided_export, MAP_NODATA),
-    }
-    fd_nd = 0 if algorithm == "mfd" else rt.D8_NODATA
-    for k, (a, nd) in out32.items():
-        if k not in ("rkls", "usle"):
-            writer.put(io.output_path(ws, f"{k}.tif", suffix), a, nd, np.float32)
-    level = intermediate_level(args)
-    inter: list[tuple[str, Any, float, Any]] = [] if level == "none" else [
-        ("sdr_factor", sdr, TARGET_NODATA, np.float32),
-        ("e_prime", e_prime, TARGET_NODATA, np.float32),
-        ("ic", ic, IC_NODATA, np.float32),
-        ("d_dn", d_dn, rt.DIST_NODATA, np.float32),
-    ]
-    if level == "all":
-        inter += [
-            ("f", flux, -1.0, np.float32),
-            ("ls", ls, MAP_NODATA, np.float32),
-            ("d_up", d_up, MAP_NODATA, np.float32),
-            ("flow_accumulation", r.fa, rt.FA_NODATA, np.float64),
-            ("flow_direction", r.fd_raw, fd_nd, None),
-        ]
-    for name, arr, nd, dt in inter:
-        writer.put(io.output_path(ws, f"intermediate_outputs/{name}.tif", suffix), arr, nd, dt)
-    return out32
+    emit("sed_export", sed_export)
+    emit("sed_deposition", dep, -1.0)
+    emit("avoided_erosion", avoided_erosion)
+    emit("avoided_export", avoided_export)
 
 
 @njit(cache=True, nogil=True)
-def _weights(valid, slope, w):
+def _weights(valid, slope, codes, lut, lo):
     """[W_th, S_th]: max(C, 0.001) and clip(slope/100, 0.005, 1) (0 outside ``valid``)."""
     nr, nc = valid.shape
     out = np.zeros((2, nr, nc))
     for r in range(nr):
         for c in range(nc):
             if valid[r, c]:
-                out[0, r, c] = max(w[r, c], 0.001)
+                out[0, r, c] = max(rc.lut_at(lut, C, lo, codes[r, c]), 0.001)
                 out[1, r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
     return out
 
@@ -532,7 +327,7 @@ def _ls_pixel(slope_pct, fa, cell, l_max):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
-                   erodibility, cp, cell, l_max):
+                   erodibility, codes, lut, lo, cell, l_max):
     """LS, RKLS, USLE (float32; RKLS/USLE nodata on streams), D_up [m], 1/(W·S)."""
     nr, nc = valid.shape
     ls = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
@@ -552,14 +347,15 @@ def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
             if stream[r, c] == 0:
                 rk = np.float32(lsv * erosivity[r, c] * erodibility[r, c])
                 rkls[r, c] = rk
-                usle[r, c] = rk * cp[r, c]
+                # usle_c·usle_p is stored as float32 by InVEST's reclassification
+                usle[r, c] = rk * np.float32(rc.lut_at(lut, CP, lo, codes[r, c]))
     return ls, rkls, usle, d_up, ws_inv
 
 
 @njit(cache=True, nogil=True)
-def _delivery(fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
+def _delivery(fd, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
     """IC = log10(D_up/D_dn), SDR = SDRmax/(1+exp((IC0−IC)/k)) (1 on streams), E'."""
-    nr, nc = fa.shape
+    nr, nc = fd.shape
     ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
     sdr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     e_prime = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
@@ -570,7 +366,8 @@ def _delivery(fa, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
                 e_prime[r, c] = 0.0
             dd = d_dn[r, c]
             du = d_up[r, c]
-            if fa[r, c] == rt.FA_NODATA or dd == rt.DIST_NODATA or dd == 0 or du == 0:
+            # fd = 0 exactly where the flow accumulation is nodata
+            if fd[r, c] == 0 or dd == rt.DIST_NODATA or dd == 0 or du == 0:
                 continue
             icv = np.float32(np.log10(du / dd))
             ic[r, c] = icv
@@ -604,21 +401,3 @@ def _retention(rkls, usle, sdr, dep):
             if dep[r, c] != -1.0:
                 av_ex[r, c] = ae * s + dep[r, c]
     return exp_, av_er, av_ex
-
-
-def watershed_totals(gdf, grid: io.Raster, fields: dict[str, tuple[np.ndarray, float]]):
-    """Copy of ``gdf`` with Σ valid pixel × pixel_area/10⁴ per field (t/yr or kg/yr) [V].
-
-    Pixel-centre rasterisation per polygon, as pygeoprocessing ``zonal_statistics``.
-    """
-    out = gdf.copy()
-    ha_per_px = grid.pixel_area / 10_000.0
-    valids = {k: arr != nd for k, (arr, nd) in fields.items()}
-    sums: dict[str, list[float]] = {k: [] for k in fields}
-    for rs, cs, m in io.zone_masks(list(gdf.geometry), grid):
-        for k, (arr, _) in fields.items():
-            sel = m & valids[k][rs, cs]
-            sums[k].append(float(arr[rs, cs][sel].astype(np.float64).sum()) * ha_per_px)
-    for k, vals in sums.items():
-        out[k] = vals
-    return out
