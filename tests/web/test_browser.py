@@ -197,6 +197,11 @@ def test_english_switch(page, server):
     page.click("#lang-switch")
     page.wait_for_selector("text=Guizhou GEP — one map")
     _map_ready(page)
+    listed = page.locator("#pilots li a").all_inner_texts()
+    assert listed == ["Chishui", "Dafang", "Jiangkou", "Leishan", "Duyun"]   # pinyin names
+    label = page.evaluate("""() => echarts.getInstanceByDom(document.getElementById('map'))
+        .getOption().series[0].label.formatter({name: '520621'})""")
+    assert label == "Jiangkou"
     _shot(page, "dashboard-en")
 
 

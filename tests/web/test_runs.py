@@ -211,3 +211,22 @@ def test_migration_matches_the_model(db_engine):
     with db_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diff if "account_runs" in repr(d)] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_engine", ["sqlite"], indirect=True)   # the source, not the DB
+def test_the_demo_sample_is_generated_and_run(client, db_engine, monkeypatch):
+    """The "sample" choice makes the demo's five-county study area on first use (here at
+    1 km cells to keep the test short) and stores the user's own county only."""
+    monkeypatch.setattr(runs, "SAMPLE_RESOLUTION_M", 1000.0)
+    login(client, "chishui")
+    response = _start(client, {"study": "sample", "year": "2023", "profile": "ndrc-2022"})
+    assert response.status_code == 303, response.text
+    text = _wait(client, response.headers["location"])
+    assert 'data-status="done"' in text, text
+    ids = re.findall(r'href="/web/accounts/([0-9a-f]{64})"', text)
+    with session_factory(db_engine)() as session:
+        assert [accounts.get(session, i).region_code for i in ids] == ["520381"]
+        run = session.scalars(select(AccountRun)).one()
+        assert run.detail["outside_scope"] == ["520521", "520621", "522634", "522701"]
+    assert (config.get_settings().data_dir / "samples").is_dir()

@@ -216,7 +216,7 @@ def map_chart(session: Session, year: int, metric: str = "gep", lang: str = "zh"
     for code, fen in totals.items():
         fen = int(fen)
         info = props.get(str(code), {"name": code, "pilot": False, "area_km2": None})
-        row: dict[str, Any] = {"region_code": code, "name": info["name"],
+        row: dict[str, Any] = {"region_code": code, "name": geo.county_name(str(code), lang),
                                "pilot": bool(info["pilot"]), "metric": metric}
         if metric == "gep_per_km2":
             if not info.get("area_km2"):

@@ -100,7 +100,7 @@ def parcels_page(request: Request, session: WebSession, principal: WebPrincipal,
     pages = max(1, math.ceil(total / PAGE_SIZE))
     return page(request, "parcels.html", principal, rows=rows, total=total, page_no=number,
                 pages=pages, code=code, holder=holder, region_code=region,
-                may_search_holder=personal, region_name=geo.county_name)
+                may_search_holder=personal, region_name=geo.namer(pick_lang(request)))
 
 
 @router.get("/web/parcels/{code}")
@@ -112,7 +112,7 @@ def parcel_page(request: Request, session: WebSession, principal: WebPrincipal,
     outline = parcel_outline(registry.current_parcel(session, code).geom_wkb) \
         if view.parcel.valid_to is None else []
     return page(request, "parcel.html", principal, view=view, links=links,
-                region_name=geo.county_name(view.parcel.region_code),
+                region_name=geo.county_name(view.parcel.region_code, pick_lang(request)),
                 history=registry.parcel_history(session, code),
                 outline_json=_json_for_script({"rings": outline}))
 
@@ -134,7 +134,8 @@ def catalog_page(request: Request, session: WebSession, principal: WebPrincipal,
     """The 目录清单 of a county (or the province, "52") as a table."""
     columns, rows, wanted = _catalogue_rows(session, region_code, year)
     return page(request, "catalog.html", principal, region_code=region_code,
-                region_name=geo.county_name(region_code), columns=columns, rows=rows,
+                region_name=geo.county_name(region_code, pick_lang(request)), columns=columns,
+                rows=rows,
                 headings=catalogue.HEADINGS, year=wanted)
 
 
@@ -156,7 +157,7 @@ def stations_page(request: Request, session: WebSession, principal: WebPrincipal
     region = (region_code or "").strip()
     return page(request, "stations.html", principal, region_code=region,
                 rows=monitoring.list_stations(session, region_code=region or None),
-                region_name=geo.county_name)
+                region_name=geo.namer(pick_lang(request)))
 
 
 @router.get("/web/monitoring/{code}")
@@ -173,7 +174,7 @@ def station_page(request: Request, session: WebSession, principal: WebPrincipal,
                       if a.station_id == station.id]
     return page(request, "station.html", principal, station=station, rows=rows,
                 columns=list(frame.columns), alerts=station_alerts,
-                region_name=geo.county_name(station.region_code),
+                region_name=geo.county_name(station.region_code, pick_lang(request)),
                 chart_json=_json_for_script(chart))
 
 

@@ -8,8 +8,9 @@ degrees ≈ 1 km) so neighbouring counties keep one shared border, and rounded t
 1e-4° (≈ 10 m); the file is ≈ 170 kB instead of several MB.
 
 Each feature's properties: ``code`` (GB/T 2260), ``name``, ``prefecture``,
-``area_km2`` (km², computed on the unsimplified polygons in the equal-area study
-CRS), ``pilot`` (bool). The result is cached in ``<data_dir>/web/`` and rebuilt
+``name_en`` and ``prefecture_en`` (pinyin, :mod:`liangshan.web.names`), ``area_km2``
+(km², computed on the unsimplified polygons in the equal-area study CRS), ``pilot``
+(bool). The result is cached in ``<data_dir>/web/`` and rebuilt
 when the cache is missing or was written by another version of this module.
 """
 
@@ -18,19 +19,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 import shapely
 
 from liangshan.config import get_settings
+from liangshan.web.names import PROVINCE_CODE, place_name
 
 #: Simplification tolerance (degrees) and coordinate grid (degrees).
 TOLERANCE_DEG = 0.01
 GRID_DEG = 1e-4
 #: Bumped whenever the output changes, so stale caches are rebuilt.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_path() -> Path:
@@ -60,6 +63,8 @@ def build_county_geojson() -> dict[str, Any]:
                 "code": row.region_code,
                 "name": row.name,
                 "prefecture": row.prefecture,
+                "name_en": place_name(row.region_code, "en", row.name),
+                "prefecture_en": place_name(row.region_code[:4] + "00", "en", row.prefecture),
                 "area_km2": round(float(areas[row.region_code]), 2),
                 "pilot": row.region_code in PILOT_COUNTIES,
             },
@@ -110,9 +115,17 @@ def county_properties() -> dict[str, dict[str, Any]]:
     return _index(cache_path())
 
 
-def county_name(code: str) -> str:
-    """The county's name, or the code itself when it is not a Guizhou county."""
-    if code == "52":
-        return "贵州省"
-    props = county_properties().get(code[:6]) if len(code) >= 6 else None
-    return props["name"] if props else code
+def county_name(code: str, lang: str = "zh") -> str:
+    """The name of a county (longer codes: their county), of a prefecture or of Guizhou
+    (``52``) in ``lang`` (English: pinyin); the code itself when it is not in Guizhou."""
+    if code == PROVINCE_CODE or len(code) < 6:
+        return place_name(code, lang)
+    props = county_properties().get(code[:6])
+    chinese = props["name"] if props else None
+    return place_name(code[:6], lang, chinese) if lang == "en" else chinese or \
+        place_name(code[:6], lang)
+
+
+def namer(lang: str) -> Callable[[str], str]:
+    """:func:`county_name` in one language, for templates (``region_name(code)``)."""
+    return partial(county_name, lang=lang)

@@ -77,8 +77,7 @@ def dashboard_page(request: Request, session: WebSession, principal: WebPrincipa
     if chosen is not None:  # the per-indicator options are fetched by the page (all lines)
         ranking = dashboard.map_chart(session, chosen, "gep", lang).rows
         has_gdp = bool(dashboard.map_chart(session, chosen, "gep_gdp", lang).rows)
-    props = geo.county_properties()
-    pilots = [{"code": c, "name": props.get(c, {}).get("name", c),
+    pilots = [{"code": c, "name": geo.county_name(c, lang),
                "row": next((r for r in ranking if r["region_code"] == c), None)}
               for c in PILOT_COUNTIES]
     return page(request, "dashboard.html", principal, years=available, year=chosen,
@@ -93,7 +92,7 @@ def county_fragment(request: Request, session: WebSession, principal: WebPrincip
     charts = {name: dashboard.drill_chart(session, name, code, year, lang).to_json()
               for name in ("composition", "top", "ecosystem", "trend", "comparison")}
     return page(request, "county.html", principal, code=code, year=year,
-                name=geo.county_name(code),
+                name=geo.county_name(code, lang),
                 account_id=dashboard.county_account_id(session, code, year),
                 charts=charts,
                 charts_json=json.dumps(charts, ensure_ascii=False, allow_nan=False)
@@ -155,11 +154,12 @@ def logout(request: Request, session: WebSession) -> Response:
 @router.get("/web/accounts")
 def accounts_page(request: Request, session: WebSession, principal: WebPrincipal,
                   region_code: str | None = None, year: str | None = None) -> Response:
+    lang = pick_lang(request)
     year_value = _optional_year(year)
     rows = accounts.list_accounts(session, region_code=region_code or None, year=year_value,
                                   published_only=not auth.can_read_drafts(principal))
     return page(request, "accounts.html", principal, rows=rows, region_code=region_code or "",
-                year=year_value, region_name=geo.county_name)
+                year=year_value, region_name=geo.namer(lang))
 
 
 @router.get("/web/accounts/{account_id}")
@@ -177,8 +177,8 @@ def account_page(request: Request, session: WebSession, principal: WebPrincipal,
     lines = [ln for ln in all_lines if region is None or ln.region_code.startswith(region)]
     gep = sum(int(ln.value_fen) for ln in lines) if region else row.gep_fen
     return page(
-        request, "account.html", principal, row=row, region_name=geo.county_name(row.region_code),
-        region=region, regions=[(c, geo.county_name(c)) for c in regions] if len(regions) > 1
+        request, "account.html", principal, row=row, region_name=geo.county_name(row.region_code, lang),
+        region=region, regions=[(c, geo.county_name(c, lang)) for c in regions] if len(regions) > 1
         else [],
         summary=tables.summary_table(row, lines, lang, region),
         physical=tables.physical_table(lines, lang),
@@ -236,7 +236,7 @@ def account_edit(request: Request, session: WebSession, principal: WebPrincipal,
     row = accounts.get(session, account_id)
     actor.require_write(row.region_code)
     return page(request, "edit.html", principal, row=row,
-                region_name=geo.county_name(row.region_code))
+                region_name=geo.county_name(row.region_code, pick_lang(request)))
 
 
 @router.post("/web/accounts/{account_id}/publish")
@@ -277,5 +277,5 @@ def compare_page(request: Request, session: WebSession, principal: WebPrincipal,
                                        headers={"Content-Disposition":
                                                 'attachment; filename="compare.csv"'}))
     return page(request, "compare.html", principal, choices=choices, a=a or "", b=b or "",
-                first=first, second=second, rows=rows, region_name=geo.county_name,
+                first=first, second=second, rows=rows, region_name=geo.namer(lang),
                 title=translate(lang, "cmp.title"))

@@ -11,6 +11,8 @@
   var csvLink = document.getElementById('map-csv');
   var chart = echarts.init(mapEl);
   var features = {};
+  // the county's name in the page language (English: pinyin, from the GeoJSON)
+  function nameOf(f, code) { return (f && (lang === 'en' ? f.name_en || f.name : f.name)) || code; }
 
   function updateRanking(rows) {
     var body = document.querySelector('#ranking tbody');
@@ -51,9 +53,9 @@
     });
     chart.setOption({
       tooltip: { trigger: 'item', formatter: function (p) {
-        var f = features[p.name] || { name: p.name };
+        var f = features[p.name];
         var r = byCode[p.name];
-        return f.name + ' (' + p.name + ')' + (f.pilot ? ' · ' + mapEl.dataset.labelPilot : '') +
+        return nameOf(f, p.name) + ' (' + p.name + ')' + (f && f.pilot ? ' · ' + mapEl.dataset.labelPilot : '') +
           '<br>' + (r ? r.text : '—');
       } },
       visualMap: { type: 'continuous', min: values.length ? Math.min.apply(null, values) : 0,
@@ -63,7 +65,7 @@
         inRange: { color: ['#e7f2e4', '#9fcf98', '#4c9a5a', '#1f5e35'] } },
       series: [{ type: 'map', map: 'guizhou', nameProperty: 'code', roam: true, selectedMode: false,
         layoutCenter: ['50%', '50%'], layoutSize: '95%',
-        label: { show: false, fontSize: 10, formatter: function (p) { return (features[p.name] || {}).name || p.name; } },
+        label: { show: false, fontSize: 10, formatter: function (p) { return nameOf(features[p.name], p.name); } },
         emphasis: { label: { show: true } },
         itemStyle: { areaColor: '#eeeeee', borderColor: '#8a8a8a', borderWidth: 0.5 },
         data: data }]
