@@ -2,15 +2,20 @@
 
     .venv/bin/python benchmarks/bench_market.py engine [--orders 1000000]
     .venv/bin/python benchmarks/bench_market.py settle --url postgresql+psycopg://... [--trades 2000]
+    .venv/bin/python benchmarks/bench_market.py book --url postgresql+psycopg://... [--orders 2000]
 
 ``engine``: a pre-generated stream of limit (70 %), market (5 %), cancel (20 %) and
 amend (5 %) orders around a mid price, fed to one :class:`OrderBook`; the rate counts
 every message. ``settle``: trades between a few participants settled through
 :func:`liangshan.market.service.settle` (two journal entries, serial blocks, trade row),
-one transaction per trade, ``--batch`` trades per transaction, or with ``--clearing``
-one :func:`liangshan.market.service.settle_batch` of ``--batch`` trades per transaction. The
-database named by ``--url`` is migrated and must be a scratch database: its market and
-ledger rows grow.
+one transaction per trade, ``--batch`` trades per transaction, with ``--clearing``
+one :func:`liangshan.market.service.settle_batch` of ``--batch`` trades per transaction, or
+with ``--cycle`` one :func:`liangshan.market.service.settle_trades` (each trade its own two
+entries, one ledger call) per transaction. ``book``: limit orders around a mid price
+through the persisted order book (:func:`liangshan.market.orders.place_orders`), ``--batch``
+orders per matching cycle and transaction; it counts orders and settled trades per second.
+The database named by ``--url`` is migrated and must be a scratch database: its market
+and ledger rows grow.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import random
 import time
+
+from sqlalchemy import Engine
 
 from liangshan.market.orderbook import BUY, SELL, OrderBook
 
@@ -67,8 +74,8 @@ def engine_bench(n: int, seed: int = 1) -> dict[str, float]:
             "resting": len(book)}
 
 
-def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
-                 net: bool = False, cycle: bool = False) -> dict[str, float]:
+def _participants(url: str, n_units: int) -> tuple[Engine, list[int], str]:
+    """A migrated engine and four funded organisations holding ``n_units`` WATER each."""
     from datetime import date
 
     from liangshan.db import make_engine, session_scope
@@ -76,7 +83,7 @@ def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
     from liangshan.identity.access import SYSTEM
     from liangshan.identity.schemas import OrganisationIn
     from liangshan.market import service
-    from liangshan.market.schemas import IssueIn, TradeIn
+    from liangshan.market.schemas import IssueIn
     from liangshan.migrate import upgrade
 
     engine = make_engine(url)
@@ -87,11 +94,52 @@ def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
             name=f"{tag}-{i}", kind="enterprise")).id for i in range(4)]
         for i, o in enumerate(orgs):
             service.issue(s, SYSTEM, IssueIn(
-                instrument="WATER", vintage=2024, quantity=10 * trades, holder_org_id=o,
+                instrument="WATER", vintage=2024, quantity=n_units, holder_org_id=o,
                 period_start=date(2024, 1, 1), period_end=date(2024, 12, 31),
                 verification_ref="bench", idempotency_key=f"{tag}-i{i}",
                 project_ref=f"{tag}-{i}", region_code="520381"))
             service.deposit(s, SYSTEM, o, 10**12, f"{tag}-d{i}")
+    return engine, orgs, tag
+
+
+def book_bench(url: str, n: int, batch: int) -> dict[str, float]:
+    from liangshan.db import session_scope
+    from liangshan.identity.access import SYSTEM
+    from liangshan.market import orders
+    from liangshan.market.schemas import OrderIn
+
+    engine, orgs, tag = _participants(url, 10 * n)
+    orders.drop_engines()
+    rng = random.Random(3)
+    t0 = time.perf_counter()
+    done = trades = 0
+    while done < n:
+        items = []
+        for _ in range(min(batch, n - done)):
+            side = rng.choice(("buy", "sell"))
+            drift = rng.randint(-3, 3) + (-1 if side == "buy" else 1)
+            # each organisation trades on one side only, so no order meets its owner's
+            who = orgs[rng.randrange(2)] if side == "buy" else orgs[2 + rng.randrange(2)]
+            items.append(OrderIn(instrument="WATER", org_id=who, side=side,
+                                 quantity=rng.randint(1, 5), price_fen=100 + drift,
+                                 idempotency_key=f"{tag}-o{done}"))
+            done += 1
+        with session_scope(engine) as s:
+            trades += sum(len(p.trades) for p in orders.place_orders(s, SYSTEM, items))
+    dt = time.perf_counter() - t0
+    engine.dispose()
+    return {"orders": n, "batch": batch, "trades": trades, "seconds": dt,
+            "orders_per_second": n / dt, "trades_per_second": trades / dt}
+
+
+def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
+                 net: bool = False, cycle: bool = False) -> dict[str, float]:
+    from liangshan.db import session_scope
+    from liangshan.identity.access import SYSTEM
+    from liangshan.market import service
+    from liangshan.market.schemas import TradeIn
+
+    engine, orgs, tag = _participants(url, 10 * trades)
     rng = random.Random(2)
     t0 = time.perf_counter()
     done = 0
@@ -121,7 +169,7 @@ def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=["engine", "settle"])
+    p.add_argument("what", choices=["engine", "settle", "book"])
     p.add_argument("--orders", type=int, default=1_000_000)
     p.add_argument("--trades", type=int, default=2000)
     p.add_argument("--batch", type=int, default=1)
@@ -135,7 +183,9 @@ def main() -> None:
         for _ in range(3):
             print(engine_bench(a.orders))
     elif not a.url:
-        p.error("settle needs --url of a scratch database")
+        p.error(f"{a.what} needs --url of a scratch database")
+    elif a.what == "book":
+        print(book_bench(a.url, a.orders, a.batch))
     else:
         print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net, a.cycle))
 

@@ -1,6 +1,7 @@
 """Demo seeding of the market: instruments, participants, units issued from the sample
-registry, and one trading day in each mode (listed, continuous, block, one-way bidding,
-fixed-price 单株碳汇), with settlement, a retirement, eco-product matching and a 推介会.
+registry, and one trading day in each mode (listed, continuous — through the persisted
+order book —, block, one-way bidding — a persisted sealed auction —, fixed-price 单株碳汇),
+with settlement, a retirement, eco-product matching and a 推介会.
 
 All names and numbers are made up [Hyp] except the rules and prices tagged in
 ``instruments.toml`` (e.g. 3 元 per tree-year [V], 2,500 元/亩 forest-area index [V]).
@@ -9,7 +10,7 @@ All names and numbers are made up [Hyp] except the rules and prices tagged in
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from shapely.geometry import box
@@ -19,16 +20,19 @@ from liangshan.errors import Conflict
 from liangshan.identity import service as identity
 from liangshan.identity.access import SYSTEM
 from liangshan.identity.schemas import OrganisationIn
-from liangshan.market import service
+from liangshan.market import auctions, orders, service
 from liangshan.market.instruments import SHANGHAI, get_instrument
-from liangshan.market.modes import ListedBoard, Mode, OneWayAuction, block_deal
-from liangshan.market.orderbook import BUY, SELL
+from liangshan.market.modes import ListedBoard, block_deal
+from liangshan.market.orderbook import SELL
 from liangshan.market.schemas import (
+    AuctionIn,
     Beneficiary,
+    BidIn,
     CoverageEvidence,
     DemandIn,
     IssueIn,
     ListingIn,
+    OrderIn,
     RetireIn,
     TradeIn,
     TransferIn,
@@ -111,21 +115,25 @@ def seed_demo(session: Session, *, seed: int = 42) -> dict[str, Any]:
     ids = [listed.post(coop, SELL, 500, 5000 + 10 * i)[0] for i in range(3)]
     ids.append(listed.post(tech, SELL, 800, 5020)[0])
     deals["listed"] = [listed.accept(power, ids[0], 500), listed.accept(power, ids[3], 300)]
-    # continuous board, priced around the listed trades
-    cont = ListedBoard(ccer, 5000, mode=Mode.CONTINUOUS)
-    deals["continuous"] = []
-    for _ in range(40):
-        side = rng.choice((BUY, SELL))
-        who = power if side == BUY else rng.choice((coop, tech))
-        _, d = cont.post(who, side, rng.randint(1, 60), 5000 + rng.randint(-40, 40))
-        deals["continuous"] += [x for x in d if x.seller != x.buyer]
+    # the persisted continuous order book, priced around the listed trades; each order
+    # is its own matching cycle and its trades settle at once (orders left open rest)
+    for i in range(40):
+        side = rng.choice(("buy", "sell"))
+        who = power if side == "buy" else rng.choice((coop, tech))
+        orders.place_order(session, SYSTEM, OrderIn(
+            instrument="CCER-AR", org_id=who, side=side, quantity=rng.randint(1, 60),
+            price_fen=5000 + rng.randint(-40, 40), idempotency_key=f"demo:order:{i}"),
+            fee_bp=FEE_BP)
     # block agreement (大宗协议): ≥ 100,000 t within ±30 %
     deals["block"] = [block_deal(ccer, coop, chem, 100_000, 4600, 5000)]
-    # one-way bidding (单向竞价) on emission rights, reserve 18 元/kg
-    auction = OneWayAuction(get_instrument("EMIS-COD"), chem, SELL, 20_000, 1800)
+    # one-way bidding (单向竞价) on emission rights, reserve 18 元/kg, sealed bids
+    lot = auctions.create_auction(session, SYSTEM, AuctionIn(
+        instrument="EMIS-COD", seller_org_id=chem, quantity=20_000, reserve_fen=1800,
+        idempotency_key="demo:auction:0"), fee_bp=FEE_BP)
     for i, (who, price) in enumerate(((power, 1900), (tech, 2050), (duyun, 1850))):
-        auction.bid(who, 10_000, price, datetime(2026, 3, 2, 2, i, tzinfo=UTC))
-    deals["auction"] = auction.award()
+        auctions.place_bid(session, SYSTEM, lot.id, BidIn(
+            org_id=who, quantity=10_000, price_fen=price, idempotency_key=f"demo:bid:{i}"))
+    auctions.award_auction(session, SYSTEM, lot.id)
     for mode, ds in deals.items():
         service.settle_deals(session, SYSTEM, ds, key_prefix=f"demo:{mode}", fee_bp=FEE_BP)
     # fixed-price 单株碳汇: 200 trees for one year, all money to the household
