@@ -155,3 +155,8 @@ def test_cli_gep_run_with_uncertainty_writes_intervals(tmp_path):
     sheet = load_workbook(out / "gep_tables.xlsx")["不确定性"]
     header = [c.value for c in sheet[3]]
     assert header[:2] == ["指标", "value (万元)"] and "p95 (万元)" in header
+
+
+def test_too_few_draws_refused_before_the_engine_runs():
+    with pytest.raises(InvalidInput, match="too few"):
+        account_uncertainty(None, 2022, PROFILE, n=5)

@@ -116,6 +116,13 @@ def _coefficient_deltas(v: pd.DataFrame, sens: list[Sensitivity], rng: np.random
     return deltas, extra_frame
 
 
+def _draws(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int | float) or int(n) != n or n < 10:
+        raise InvalidInput(f"monte_carlo: n = {n!r} draws is too few or not a whole number",
+                           hint="use n >= 10 (1000 for a report)")
+    return int(n)
+
+
 def monte_carlo(account: Account, n: int = 1000, seed: int = 0, *,
                 coefficient_sensitivities: list[Sensitivity] | None = None,
                 parameters: pd.DataFrame | None = None) -> UncertaintyResult:
@@ -125,9 +132,7 @@ def monte_carlo(account: Account, n: int = 1000, seed: int = 0, *,
     :func:`account_uncertainty`) adds the physical coefficients; without it only prices vary.
     ``parameters`` is the coefficient status table to pass through to the result.
     """
-    if isinstance(n, bool) or int(n) != n or n < 10:
-        raise InvalidInput(f"monte_carlo: n = {n} draws is too few", hint="use n >= 10")
-    n = int(n)
+    n = _draws(n)
     v = account.valued.reset_index(drop=True)
     rng = np.random.default_rng(seed)
     mult, varied = _price_multipliers(v, rng, n)
@@ -185,6 +190,7 @@ def account_uncertainty(study: Any, year: int, profile: Any = "ndrc-2022", *, n:
     from liangshan.accounting.run import compute_physical, run_gep
     from liangshan.accounting.sensitivity import read_ranges
 
+    n = _draws(n)  # before the engine runs, not after
     opts = dict(physical_options or {})
     table = load_coefficients(coefficients)
     if coefficients is not None:
