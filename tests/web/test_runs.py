@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 import re
 import time
 import zipfile
@@ -83,6 +84,7 @@ def test_configured_study_runs_to_stored_drafts_in_the_users_region(client, stud
     assert 'data-status="done"' in text and "100%" in text, text
     ids = re.findall(r'href="/web/accounts/([0-9a-f]{64})"', text)
     assert len(ids) == 1
+    assert 'data-region="520381"' in text and "赤水市 2022" in text and "草稿" in text
     with session_factory(db_engine)() as session:
         row = accounts.get(session, ids[0])
         assert (row.region_code, row.year, row.status) == ("520381", 2022, "draft")
@@ -191,14 +193,20 @@ def test_a_failing_run_shows_the_error_not_a_traceback(client, tmp_path, monkeyp
 
 
 def test_a_run_of_a_stopped_server_is_marked_interrupted(db_session):
-    run = AccountRun(actor_name="x", actor_role="province_admin", source="sample",
-                     source_label="s", regions=["520381"], year=2022, profile="ndrc-2022",
-                     status="running", stage="physical", fraction=0.3, account_ids=[],
-                     detail={}, worker=f"{runs.socket.gethostname()}:999999999")
-    db_session.add(run)
+    def run(status: str, pid: int) -> AccountRun:
+        row = AccountRun(actor_name="x", actor_role="province_admin", source="sample",
+                         source_label="s", regions=["520381"], year=2022, profile="ndrc-2022",
+                         status=status, stage="", fraction=0.3, account_ids=[], detail={},
+                         worker=f"{runs.socket.gethostname()}:{pid}")
+        db_session.add(row)
+        return row
+
+    gone = 2**22 + 12345            # above the largest pid Linux allows (2^22): never alive
+    running, queued, alive = run("running", gone), run("queued", gone), run("running", os.getpid())
     db_session.flush()
-    assert runs.fail_orphans(db_session) == 1
-    assert run.status == "failed" and "interrupted" in (run.message or "")
+    assert runs.fail_orphans(db_session) == 2
+    assert running.status == queued.status == "failed" and alive.status == "running"
+    assert "interrupted" in (running.message or "") and "queued" in (queued.message or "")
 
 
 def test_migration_matches_the_model(db_engine):

@@ -25,8 +25,9 @@ from liangshan.datasets.study import StudyArea
 from liangshan.db import utcnow
 from liangshan.errors import InvalidInput, LiangshanError, NotAuthenticated
 from liangshan.identity.access import Principal
-from liangshan.web import auth, runs, uploads
+from liangshan.web import auth, geo, runs, uploads
 from liangshan.web.auth import WebPrincipal, WebSession
+from liangshan.web.i18n import pick_lang
 from liangshan.web.models import AccountRun
 from liangshan.web.render import HtmlErrorRoute, page
 
@@ -139,7 +140,7 @@ def start_run(request: Request, session: WebSession, principal: WebPrincipal,
 
 def _run(session: WebSession, actor: Principal, run_id: int) -> AccountRun:
     run = runs.get_run(session, actor, run_id)
-    if run.status == "running" and runs.fail_orphans(session):
+    if run.status in ("queued", "running") and runs.fail_orphans(session):
         session.commit()
         session.refresh(run)
     return run
@@ -150,7 +151,8 @@ def run_page(request: Request, session: WebSession, principal: WebPrincipal,
              run_id: int) -> Response:
     actor = auth.require_user(principal)
     run = _run(session, actor, run_id)
-    return page(request, "run.html", actor, run=run, elapsed=elapsed(run))
+    return page(request, "run.html", actor, run=run, elapsed=elapsed(run),
+                region_name=geo.namer(pick_lang(request)))
 
 
 @router.get("/web/runs/{run_id}/status")
@@ -159,4 +161,5 @@ def run_status(request: Request, session: WebSession, principal: WebPrincipal,
     """The progress fragment that the run page swaps in every second."""
     actor = auth.require_user(principal)
     run = _run(session, actor, run_id)
-    return page(request, "run_status.html", actor, run=run, elapsed=elapsed(run))
+    return page(request, "run_status.html", actor, run=run, elapsed=elapsed(run),
+                region_name=geo.namer(pick_lang(request)))

@@ -111,6 +111,7 @@ def submit(session: Session, actor: Principal, *, source: str, label: str,
                      source=source, source_label=label[:300],
                      study_dir=None if study is None else str(study.root), regions=regions,
                      year=year, profile=profile, status="queued", stage="", fraction=0.0,
+                     worker=_this_worker(),  # the process whose queue holds it
                      account_ids=[], detail={"outside_scope": sorted(set(codes) - set(regions))})
     session.add(run)
     session.flush()
@@ -182,16 +183,17 @@ def start(engine: Engine, run_id: int) -> None:
 
 
 def fail_orphans(session: Session) -> int:
-    """Mark as failed the unfinished runs of worker processes on this host that no longer
-    exist (the server stopped during the run). Returns how many."""
+    """Mark as failed the queued or running runs of worker processes on this host that no
+    longer exist (the server stopped before or during the run). Returns how many."""
     host = socket.gethostname()
     count = 0
-    for run in session.scalars(select(AccountRun).where(AccountRun.status.in_(("running",)))):
+    unfinished = AccountRun.status.in_(("queued", "running"))
+    for run in session.scalars(select(AccountRun).where(unfinished)):
         where, _, pid = (run.worker or "").rpartition(":")
         if where != host or not pid.isdigit() or _alive(int(pid)):
             continue
+        run.message = f"the run was interrupted: the server stopped while it was {run.status}"
         run.status, run.finished_at = "failed", utcnow()
-        run.message = "the run was interrupted: the server stopped while it was running"
         run.hint = "start the run again"
         count += 1
     return count
@@ -270,7 +272,8 @@ def execute(engine: Engine, run_id: int) -> None:
         _update(engine, run_id, stage="storing", fraction=0.95)
         names = dict(zip(study.zones["region_code"].astype(str), study.zones["name"],
                          strict=True)) if "name" in study.zones.columns else {}
-        ids = []
+        ids: list[str] = []
+        stored: list[dict[str, object]] = []
         with session_factory(engine)() as session:
             for code in [c for c in account.regions if c in run.regions]:
                 county = account.for_region(code)
@@ -281,13 +284,16 @@ def execute(engine: Engine, run_id: int) -> None:
                     manifest=county.manifest, summary=county.summary(),
                     sample_data=study.is_sample))
                 ids.append(row.id)
+                stored.append({"id": row.id, "region_code": code, "gep_fen": row.gep_fen,
+                               "status": row.status})
             session.commit()
         missing = sorted(set(run.regions) - set(account.regions))
         note = None if not missing else \
             f"no values for zone(s) {', '.join(missing)}: nothing stored for them"
         _update(engine, run_id, status="done", stage="done", fraction=1.0, account_ids=ids,
                 finished_at=utcnow(), message=note,
-                detail={**run.detail, "warnings": [str(w) for w in account.warnings][:50]})
+                detail={**run.detail, "stored": stored,
+                        "warnings": [str(w) for w in account.warnings][:50]})
     except LiangshanError as exc:
         _update(engine, run_id, status="failed", finished_at=utcnow(), message=exc.message,
                 hint=exc.hint)
