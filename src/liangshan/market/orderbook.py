@@ -137,6 +137,15 @@ class OrderBook:
             raise InvalidInput(f"order {oid} is already resting in the book")
         self._rest(Order(oid, side, price, qty, owner))
 
+    def renumber(self, old: int, new: int) -> None:
+        """Give a resting order a new id (a persisted book learns its database id late)."""
+        order = self.get(old)
+        if new in self._live:
+            raise InvalidInput(f"order {new} is already resting in the book")
+        del self._live[old]
+        order.id = new
+        self._live[new] = order
+
     def resting(self) -> list[Order]:
         """Every live order, bids best first then asks best first, each level oldest first."""
         out: list[Order] = []

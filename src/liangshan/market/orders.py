@@ -113,7 +113,10 @@ class _Cycle:
         self.states: dict[str, BookState] = {}
         self.books: dict[str, OrderBook] = {}
         self.trades: list[TradeIn] = []
-        self.taker_of: list[int] = []  # order id of each trade's taker
+        self.taker_of: list[BookOrder] = []  # each trade's taker
+        # orders placed in this cycle, under stand-in ids (negative) until the one flush
+        self.fresh: dict[int, BookOrder] = {}
+        self.placed: list[BookOrder] = []
         self.now = utcnow()
         self.closes: dict[str, int | None] = {}
 
@@ -153,11 +156,21 @@ class _Cycle:
         state.seq += 1
         return state.seq
 
-    def submit(self, row: BookOrder, qty: int, seq: int) -> None:
+    def add(self, row: BookOrder) -> int:
+        """Add a new order row; returns the stand-in id the engine knows it by until
+        :meth:`settle` writes the cycle's rows in one flush."""
+        self.s.add(row)
+        self.placed.append(row)
+        stand_in = -len(self.placed)
+        self.fresh[stand_in] = row
+        return stand_in
+
+    def submit(self, row: BookOrder, qty: int, seq: int, oid: int | None = None) -> None:
         """Match ``qty`` of ``row`` in its book, record fills and trades, rest the rest."""
         side = SIDES[row.side]
         book = self.book(row.instrument)
-        _oid, fills = book.submit(side, qty, row.price_fen, row.org_id, oid=row.id)
+        _oid, fills = book.submit(side, qty, row.price_fen, row.org_id,
+                                  oid=row.id if oid is None else oid)
         for f in fills:
             if f.maker_owner == row.org_id:
                 raise Conflict(f"order {row.idempotency_key!r} would trade with its owner's "
@@ -186,7 +199,7 @@ class _Cycle:
 
     def _fill(self, taker: BookOrder, f: Fill, seq: int, j: int) -> int:
         """Record one fill; returns what the taker paid (fen) if it is the buyer, else 0."""
-        maker = self.s.get_one(BookOrder, f.maker_id)
+        maker = self.fresh.get(f.maker_id) or self.s.get_one(BookOrder, f.maker_id)
         inst = taker.instrument
         for org in (maker.org_id, taker.org_id):  # load before either order changes
             self.funds.free_units(inst, org)
@@ -212,18 +225,34 @@ class _Cycle:
             instrument=inst, mode="continuous", seller_org_id=seller.org_id,
             buyer_org_id=buyer.org_id, quantity=f.qty, price_fen=f.price,
             idempotency_key=f"book:{inst}:{seq}:{j}", fee_bp=fee_bp))
-        self.taker_of.append(taker.id)
+        self.taker_of.append(taker)
         return cost if taker.side == "buy" else 0
 
     def settle(self) -> dict[int, list[Trade]]:
-        """Settle the cycle's trades and stamp the books' new versions; trades by taker."""
-        rows = settle_trades(self.s, self.actor, self.trades,
-                             cycle_key=f"book:{uuid.uuid4().hex}") if self.trades else []
-        out: dict[int, list[Trade]] = defaultdict(list)
-        for taker, row in zip(self.taker_of, rows, strict=True):
-            out[taker].append(row)
-        for instrument, state in self.states.items():
+        """Write the cycle's orders, settle its trades, stamp the books' new versions.
+
+        Returns the trades by taker order id.
+        """
+        for state in self.states.values():
             state.version = uuid.uuid4().hex
+        self.s.flush()  # every order row of the cycle: now the stand-ins get their ids
+        for stand_in, row in self.fresh.items():
+            if row.status == "open":
+                self.books[row.instrument].renumber(stand_in, row.id)
+        for row in self.placed:
+            record(self.s, self.actor, "place", "market_order", row.id,
+                   detail={"side": row.side, "kind": row.kind, "quantity": row.quantity,
+                           "price_fen": row.price_fen, "instrument": row.instrument})
+        autoflush, self.s.autoflush = self.s.autoflush, True
+        try:
+            rows = settle_trades(self.s, self.actor, self.trades,
+                                 cycle_key=f"book:{uuid.uuid4().hex}") if self.trades else []
+        finally:
+            self.s.autoflush = autoflush
+        out: dict[int, list[Trade]] = defaultdict(list)
+        for taker, trade in zip(self.taker_of, rows, strict=True):
+            out[taker.id].append(trade)
+        for instrument, state in self.states.items():
             _ENGINES[_engine_key(self.s, instrument)] = _Live(self.books[instrument],
                                                               state.version)
         self.s.flush()
@@ -236,7 +265,10 @@ def _cycle(session: Session, actor: Principal, fee_bp: int = BOOK_FEE_BP) -> Ite
     with _ENGINES_LOCK:
         cycle = _Cycle(session, actor, fee_bp)
         try:
-            yield cycle
+            # no flush per order: the funds of an organisation are read before any of its
+            # orders change in the cycle, so the reads need none of the pending rows
+            with session.no_autoflush:
+                yield cycle
         except BaseException:
             for instrument in cycle.books:  # the engine may hold what will be rolled back
                 _ENGINES.pop(_engine_key(session, instrument), None)
@@ -306,12 +338,7 @@ def _place(cycle: _Cycle, data: OrderIn, at: datetime | None) -> BookOrder:
                     status="open", priority=seq, fee_bp=cycle.fee_bp,
                     idempotency_key=data.idempotency_key, placed_by=cycle.actor.user_id,
                     created_at=cycle.now, updated_at=cycle.now)
-    cycle.s.add(row)
-    cycle.s.flush()
-    cycle.submit(row, data.quantity, seq)
-    record(cycle.s, cycle.actor, "place", "market_order", row.id,
-           detail={"side": row.side, "kind": row.kind, "quantity": row.quantity,
-                   "price_fen": row.price_fen, "instrument": row.instrument})
+    cycle.submit(row, data.quantity, seq, oid=cycle.add(row))
     return row
 
 
