@@ -438,6 +438,7 @@ def log_verify() -> None:
     from liangshan.db import get_engine, session_scope
     from liangshan.ledger.service import verify_cli
     from liangshan.migrate import upgrade
+    from liangshan.trace import service as _trace  # noqa: F401  (registers its row checks)
 
     engine = get_engine()
     upgrade(engine)

@@ -10,7 +10,8 @@ from liangshan.db import Base
 from liangshan.trace import models
 
 TABLES = [m.__tablename__ for m in (models.TraceBatch, models.TraceLineage, models.TraceEvent,
-                                    models.OrgKey, models.Brand, models.BrandLicence)]
+                                    models.OrgKey, models.Brand, models.BrandLicence,
+                                    models.IdempotencyRecord)]
 
 
 def test_migration_matches_the_models(db_engine: Engine) -> None:

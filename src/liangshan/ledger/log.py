@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import LargeBinary, func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -225,6 +225,25 @@ def append_leaf(session: Session, kind: str, payload: bytes | Mapping[str, Any])
     at once: :func:`append_leaves`.
     """
     return append_leaves(session, [(kind, payload)])[0]
+
+
+def leaves_of_kind(session: Session, kind: str, *, containing: bytes | None = None,
+                   after: int = -1) -> list[tuple[int, bytes]]:
+    """``(index, payload)`` of the leaves of ``kind`` after index ``after``, in log order.
+
+    ``containing``: only payloads holding these bytes (e.g. a record's canonical
+    ``"number":"…"``), filtered by the database so that rare kinds stay cheap to search
+    in a large log (the kind is indexed).
+    """
+    query = select(LogLeaf.leaf_index, LogLeaf.payload).where(
+        LogLeaf.kind == kind, LogLeaf.leaf_index > after).order_by(LogLeaf.leaf_index)
+    if containing is not None:
+        needle = literal(containing, LargeBinary)
+        found = (func.position(needle.op("IN")(LogLeaf.payload))
+                 if session.get_bind().dialect.name == "postgresql"
+                 else func.instr(LogLeaf.payload, needle))
+        query = query.where(found > 0)
+    return [(int(i), bytes(p)) for i, p in session.execute(query)]
 
 
 def get_leaf(session: Session, index: int) -> LogLeaf:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
@@ -225,9 +225,21 @@ def _check_records(session: Session, chunk: int, problems: list[LogProblem]) -> 
                                    "points to a journal entry that no longer exists"))
 
 
+#: Checks of other domains' rows against the leaves they logged, by name; each appends
+#: its findings. Domains register theirs when imported (see :func:`register_record_check`).
+RecordCheck = Callable[[Session, list[LogProblem]], None]
+RECORD_CHECKS: dict[str, RecordCheck] = {}
+
+
+def register_record_check(name: str, check: RecordCheck) -> None:
+    """Have :func:`verify_log` also run ``check`` (a domain comparing its rows with the log)."""
+    RECORD_CHECKS[name] = check
+
+
 def verify_log(session: Session, verifier: NoteVerifier | None = None, *,
                chunk: int = 4096) -> list[LogProblem]:
-    """Every problem found in the log and ledger tables (empty list: all consistent).
+    """Every problem found in the log and ledger tables, and by the registered checks of
+    other domains (:data:`RECORD_CHECKS`); an empty list: all consistent.
 
     ``verifier`` is the log's public key; without it checkpoint signatures are not
     checked (only their text against the leaves). ``chunk`` is the number of rows
@@ -242,4 +254,6 @@ def verify_log(session: Session, verifier: NoteVerifier | None = None, *,
     recomputed = _check_leaves(session, size, wanted, chunk, problems)
     _check_checkpoints(checkpoints, size, recomputed, verifier, problems)
     _check_records(session, chunk, problems)
+    for check in RECORD_CHECKS.values():
+        check(session, problems)
     return problems

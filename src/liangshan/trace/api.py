@@ -17,14 +17,16 @@ from datetime import date, datetime
 from importlib.resources import files
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy.orm import Session
 
 from liangshan.api.deps import PrincipalDep, SessionDep
 from liangshan.errors import InvalidInput, LiangshanError
-from liangshan.trace import brands, labels, lineage, public, service, signing
+from liangshan.identity.access import Principal
+from liangshan.trace import brands, idempotency, labels, lineage, public, service, signing
 from liangshan.trace.schemas import (
     BatchIn,
     BatchOut,
@@ -59,9 +61,34 @@ class KeyIn(BaseModel):
     public_key: str = Field(description="base64 of the 32-byte Ed25519 public key")
 
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias=idempotency.HEADER, description="optional: a retry with the same key and body "
+    "returns the first response and records nothing; another body with it gets 409")]
+
+
+def _once(session: Session, actor: Principal, request: Request, key: str | None,
+          data: BaseModel, out: TypeAdapter[Any], run: Any) -> Any:
+    """``run()`` for a custodial POST, at most once per ``Idempotency-Key`` of the org."""
+    if key is None:
+        return run()
+    org = service.acting_org(session, actor, getattr(data, "org_id", None))
+    fingerprint = idempotency.request_hash(request.method, request.url.path,
+                                           data.model_dump(mode="json"))
+
+    def handler() -> tuple[int, Any]:
+        return 201, out.dump_python(out.validate_python(run(), from_attributes=True),
+                                    mode="json")
+
+    status, body, replayed = idempotency.run_once(session, org.id, key, fingerprint, handler)
+    return JSONResponse(body, status_code=status,
+                        headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
 @router.post("/trace/batches", response_model=BatchOut, status_code=201)
-def create_batch(session: SessionDep, actor: PrincipalDep, data: BatchIn) -> Any:
-    return service.create_batch(session, actor, data)
+def create_batch(session: SessionDep, actor: PrincipalDep, request: Request, data: BatchIn,
+                 idempotency_key: IdempotencyKey = None) -> Any:
+    return _once(session, actor, request, idempotency_key, data, TypeAdapter(BatchOut),
+                 lambda: service.create_batch(session, actor, data))
 
 
 @router.get("/trace/batches/{code}", response_model=BatchOut)
@@ -75,9 +102,11 @@ def list_events(session: SessionDep, actor: PrincipalDep, code: str) -> Any:
 
 
 @router.post("/trace/batches/{code}/events", response_model=EventOut, status_code=201)
-def record_event(session: SessionDep, actor: PrincipalDep, code: str, data: EventIn) -> Any:
+def record_event(session: SessionDep, actor: PrincipalDep, request: Request, code: str,
+                 data: EventIn, idempotency_key: IdempotencyKey = None) -> Any:
     """Record an event signed with the organisation's custodial key."""
-    return service.record_event(session, actor, code, data)
+    return _once(session, actor, request, idempotency_key, data, TypeAdapter(EventOut),
+                 lambda: service.record_event(session, actor, code, data))
 
 
 @router.post("/trace/batches/{code}/events/prepare")
@@ -97,14 +126,19 @@ def record_signed(session: SessionDep, actor: PrincipalDep, data: SignedEventIn)
 
 
 @router.post("/trace/transformations", response_model=list[BatchOut], status_code=201)
-def transform(session: SessionDep, actor: PrincipalDep, data: TransformIn) -> Any:
+def transform(session: SessionDep, actor: PrincipalDep, request: Request, data: TransformIn,
+              idempotency_key: IdempotencyKey = None) -> Any:
     """Processing: split, merge or transform batches into new batches."""
-    return lineage.transform(session, actor, data)
+    return _once(session, actor, request, idempotency_key, data, TypeAdapter(list[BatchOut]),
+                 lambda: lineage.transform(session, actor, data))
 
 
 @router.post("/trace/batches/{code}/recall", response_model=EventOut, status_code=201)
-def recall(session: SessionDep, actor: PrincipalDep, code: str, data: RecallIn) -> Any:
-    return service.recall(session, actor, code, data.reason, data.event_time, data.org_id)
+def recall(session: SessionDep, actor: PrincipalDep, request: Request, code: str,
+           data: RecallIn, idempotency_key: IdempotencyKey = None) -> Any:
+    return _once(session, actor, request, idempotency_key, data, TypeAdapter(EventOut),
+                 lambda: service.recall(session, actor, code, data.reason, data.event_time,
+                                        data.org_id))
 
 
 @router.post("/trace/batches/{code}/labels")

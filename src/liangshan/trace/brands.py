@@ -2,9 +2,16 @@
 
 A brand's manager (an organisation, e.g. a county agriculture bureau or a brand
 association) licenses producers to use the brand on given product types for a
-period. A licence can be suspended (and reinstated) or revoked (final). Every
-public page checks the licence of the batch's claimed brand *now*: a batch keeps
-its brand claim, but the page says plainly when the licence behind it lapsed.
+period. A licence can be suspended (and reinstated), revoked (final) or expire
+(:func:`expire_licences`, when its ``valid_to`` has passed). Every public page checks
+the licence of the batch's claimed brand *now*: a batch keeps its brand claim, but the
+page says plainly when the licence behind it lapsed.
+
+Every state of a licence — the grant and each change — is appended to the transparency
+log as a leaf of kind ``trace_licence`` (:func:`licence_payload`: the full state, the
+change and the index of the previous state's leaf), and the row keeps the index of its
+latest one. :func:`licence_log_problems` finds a row that differs from its latest logged
+state, or that points at a state the log has since superseded.
 
 The criteria (regions, product types, required certificates) are this platform's
 data model [NF: the actual rules of "黔系列"/"贵州绿色农产品" brand use have not been
@@ -13,6 +20,7 @@ obtained; each brand's criteria are entered by its manager].
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +34,9 @@ from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from liangshan.identity.access import Principal
 from liangshan.identity.models import Organisation, Role
 from liangshan.identity.service import record
+from liangshan.ledger.log import canonical_json, leaf_input, leaves_of_kind
+from liangshan.ledger.merkle import hash_leaf
+from liangshan.ledger.service import append_leaf, get_leaf
 from liangshan.trace.codes import PRODUCT_TYPES
 from liangshan.trace.models import Brand, BrandLicence, TraceBatch, TraceEvent
 from liangshan.trace.schemas import BrandIn, LicenceIn
@@ -100,9 +111,87 @@ def grant_licence(session: Session, actor: Principal, brand_code: str,
                        valid_to=data.valid_to, status="active")
     session.add(row)
     session.flush()
+    _log_state(session, row, brand.code, "grant")
     record(session, actor, "grant", "trace_brand_licence", row.number,
-           detail={"brand": brand.code, "licensee": org.id})
+           detail={"brand": brand.code, "licensee": org.id, "log_index": row.log_index})
     return row
+
+
+LEAF_KIND = "trace_licence"
+#: The change a new status is logged as.
+CHANGES = {"active": "reinstate", "suspended": "suspend", "revoked": "revoke",
+           "expired": "expire"}
+#: The row's fields that make up a logged state (besides the brand's code).
+STATE_FIELDS = ("number", "licensee_org_id", "product_types", "valid_from", "valid_to",
+                "status", "status_reason", "status_changed_at")
+
+
+def licence_state(row: BrandLicence, brand_code: str) -> dict[str, Any]:
+    """The licence's state as logged: JSON values (dates ISO 8601, times UTC with Z)."""
+    changed = row.status_changed_at
+    return {"number": row.number, "brand": brand_code, "licensee_org_id": row.licensee_org_id,
+            "product_types": list(row.product_types), "valid_from": row.valid_from.isoformat(),
+            "valid_to": row.valid_to.isoformat(), "status": row.status,
+            "status_reason": row.status_reason,
+            "status_changed_at": None if changed is None else changed.isoformat().replace(
+                "+00:00", "Z")}
+
+
+def licence_payload(row: BrandLicence, brand_code: str, change: str,
+                    previous: int | None) -> dict[str, Any]:
+    """The ``trace_licence`` leaf of one state: the state, the change and the leaf before."""
+    return {"type": "brand_licence", "change": change, "previous": previous,
+            **licence_state(row, brand_code)}
+
+
+def _log_state(session: Session, row: BrandLicence, brand_code: str, change: str) -> None:
+    row.log_index, _leaf = append_leaf(session, LEAF_KIND,
+                                       licence_payload(row, brand_code, change, row.log_index))
+
+
+def number_needle(number: str) -> bytes:
+    """The bytes naming licence ``number`` inside a canonical leaf payload."""
+    return canonical_json({"number": number})[1:-1]
+
+
+def licence_log_problems(session: Session, row: BrandLicence,
+                         brand_code: str) -> tuple[list[str], bytes | None]:
+    """What is wrong between the row and its latest logged state; and that leaf's hash.
+
+    Checks that the row's ``log_index`` holds a ``trace_licence`` leaf whose stored hash
+    matches its payload, that the payload's state equals the row's, and that no later
+    leaf logs a newer state of the same licence (a row set back to an old state).
+    """
+    if row.log_index is None:
+        return [f"licence {row.number} was granted before licence changes were logged: "
+                "its state cannot be checked against the log"], None
+    try:
+        leaf = get_leaf(session, row.log_index)
+    except NotFound:
+        return [f"log leaf {row.log_index} of licence {row.number} is missing"], None
+    payload, stored = bytes(leaf.payload), bytes(leaf.leaf_hash)
+    problems = []
+    if leaf.kind != LEAF_KIND:
+        problems.append(f"log leaf {row.log_index} is not a licence record")
+    elif hash_leaf(leaf_input(LEAF_KIND, payload)) != stored:
+        problems.append(f"the log's copy of licence {row.number} (leaf {row.log_index}) was "
+                        "altered")
+    else:
+        logged = json.loads(payload)
+        state = licence_state(row, brand_code)
+        changed = [k for k in ("brand", *STATE_FIELDS) if logged.get(k) != state[k]]
+        if changed:
+            problems.append(f"licence {row.number} differs from its state in the "
+                            f"transparency log (leaf {row.log_index}): "
+                            + ", ".join(f"{k} is {state[k]!r}, logged {logged.get(k)!r}"
+                                        for k in changed))
+    later = [i for i, p in leaves_of_kind(session, LEAF_KIND, after=row.log_index,
+                                            containing=number_needle(row.number))
+             if json.loads(p).get("number") == row.number]
+    if later:
+        problems.append(f"licence {row.number} points at an old state (leaf {row.log_index}); "
+                        f"the log records a newer one at leaf {later[-1]}")
+    return problems, stored
 
 
 def _licence(session: Session, licence_id: int) -> BrandLicence:
@@ -116,19 +205,43 @@ def set_licence_status(session: Session, actor: Principal, licence_id: int, stat
                        reason: str) -> BrandLicence:
     """Suspend, reinstate (→ active) or revoke a licence; revocation is final."""
     if status not in ("active", "suspended", "revoked"):
-        raise InvalidInput(f"licence status {status!r} is not active, suspended or revoked")
+        raise InvalidInput(f"licence status {status!r} is not active, suspended or revoked",
+                           hint="licences expire by themselves (expire_licences)")
     if not reason.strip():
         raise InvalidInput("a licence status change needs a reason")
     row = _licence(session, licence_id)
     brand = session.get(Brand, row.brand_id)
     assert brand is not None
     _require_manager(actor, brand)
-    if row.status == "revoked":
-        raise Conflict(f"licence {row.number} was revoked; revocation is final",
+    if row.status in ("revoked", "expired"):
+        raise Conflict(f"licence {row.number} {row.status}; that is final",
                        hint="grant a new licence")
     row.status, row.status_reason, row.status_changed_at = status, reason, utcnow()
-    record(session, actor, status, "trace_brand_licence", row.number, reason=reason)
+    _log_state(session, row, brand.code, CHANGES[status])
+    record(session, actor, status, "trace_brand_licence", row.number, reason=reason,
+           detail={"log_index": row.log_index})
     return row
+
+
+def expire_licences(session: Session, actor: Principal, on: date | None = None
+                    ) -> list[BrandLicence]:
+    """Mark every active or suspended licence whose ``valid_to`` ≤ ``on`` (default today,
+    UTC) expired, logging each as a new state; returns them. Running it again does nothing.
+    """
+    actor.require_role(Role.PROVINCE_ADMIN, Role.COUNTY_OPERATOR, Role.DEPARTMENT_STAFF)
+    on = on or utcnow().date()
+    rows = list(session.scalars(select(BrandLicence).where(
+        BrandLicence.status.in_(("active", "suspended")), BrandLicence.valid_to <= on)
+        .order_by(BrandLicence.id)))
+    codes = {b.id: b.code for b in session.scalars(select(Brand).where(
+        Brand.id.in_({r.brand_id for r in rows})))} if rows else {}
+    for row in rows:
+        row.status, row.status_changed_at = "expired", utcnow()
+        row.status_reason = f"valid_to {row.valid_to.isoformat()} reached"
+        _log_state(session, row, codes[row.brand_id], "expire")
+        record(session, actor, "expired", "trace_brand_licence", row.number,
+               detail={"log_index": row.log_index})
+    return rows
 
 
 @dataclass(frozen=True)
@@ -167,13 +280,12 @@ def check_licence(session: Session, brand_code: str, org_id: int, product_type: 
     rows.sort(key=lambda r: (r.status == "active", r.valid_to))
     best = rows[-1]
     if best.status in ("suspended", "revoked"):
-        word = "suspended" if best.status == "suspended" else "revoked"
         return LicenceCheck(False, best.status, f"licence {best.number} of {brand.name} was "
-                            f"{word}: {best.status_reason}", best.number, best.valid_to)
+                            f"{best.status}: {best.status_reason}", best.number, best.valid_to)
     if on < best.valid_from:
         return LicenceCheck(False, "not_yet_valid", f"licence {best.number} is valid from "
                             f"{best.valid_from}", best.number, best.valid_to)
-    if on >= best.valid_to:
+    if on >= best.valid_to or best.status == "expired":
         return LicenceCheck(False, "expired", f"licence {best.number} expired on "
                             f"{best.valid_to}", best.number, best.valid_to)
     if missing:

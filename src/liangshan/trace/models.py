@@ -158,6 +158,29 @@ class BrandLicence(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The log leaf of the licence's latest state (grant, status change or expiry); None
+    #: only for licences granted before licence changes were logged (migration 0008).
+    log_index: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a custodial POST sent with an ``Idempotency-Key`` header.
+
+    One per organisation and key: a retry of the same request (same ``request_hash``,
+    SHA-256 of its method, path and body) gets ``status_code`` and ``response`` again;
+    a different request with the same key is refused.
+    """
+
+    __tablename__ = "trace_idempotency_keys"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_trace_idempotency_keys_org_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def _refuse(verb: str) -> Any:

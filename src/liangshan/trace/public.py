@@ -11,6 +11,9 @@ An event is shown as ``verified`` only when all of these hold:
 
 Anything else is shown as ``failed`` with the reason. Batch fields (quantity,
 origin parcels, product) are cross-checked against the signed commissioning event.
+The brand licence behind the batch's brand claim is checked the same way: its row
+against its latest logged state (:func:`brands.licence_log_problems`), that leaf
+against the signed checkpoint (inclusion proof); a mismatch fails the page.
 
 Privacy: households (individual producers) are never named; parcel owners and right
 holders are not shown; the document's free fields are shown only through a fixed
@@ -33,11 +36,11 @@ from liangshan.errors import LiangshanError
 from liangshan.identity.models import Organisation
 from liangshan.ledger import merkle
 from liangshan.ledger.log import canonical_json, leaf_input, node_hashes
-from liangshan.ledger.note import NoteVerifier, open_checkpoint
+from liangshan.ledger.note import Checkpoint, NoteVerifier, open_checkpoint
 from liangshan.ledger.service import current_checkpoint, get_leaf, load_verifier
 from liangshan.trace import codes, lineage, service
-from liangshan.trace.brands import check_licence, get_brand
-from liangshan.trace.models import OrgKey, TraceBatch, TraceEvent
+from liangshan.trace.brands import check_licence, get_brand, licence_log_problems
+from liangshan.trace.models import BrandLicence, OrgKey, TraceBatch, TraceEvent
 from liangshan.trace.signing import verify_signature
 
 COUNTY_NAMES = {"520381": "赤水市", "520521": "大方县", "520621": "江口县", "522634": "雷山县",
@@ -79,10 +82,9 @@ def _org_label(org: Organisation | None) -> dict[str, Any]:
     return {"id": org.id, "name": org.name, "kind": org.kind, "region_code": org.region_code}
 
 
-def verify_chain(session: Session, events: list[TraceEvent],
-                 verifier: NoteVerifier | None = None, *, with_proofs: bool = False
-                 ) -> tuple[dict[str, Any], list[tuple[Verification, dict[str, Any]]]]:
-    """Check every event against a signed checkpoint; returns (checkpoint info, results)."""
+def _checkpoint(session: Session, verifier: NoteVerifier | None
+                ) -> tuple[dict[str, Any], Checkpoint | None]:
+    """The current signed checkpoint, described, and opened with the log's key (or None)."""
     cp_row = current_checkpoint(session)
     verifier = verifier or load_verifier()
     cp_info: dict[str, Any] = {"tree_size": cp_row.tree_size, "note": cp_row.note,
@@ -98,6 +100,49 @@ def verify_chain(session: Session, events: list[TraceEvent],
             cp_problem = f"the log checkpoint does not verify: {exc.message}"
     cp_info["verified"] = checkpoint is not None
     cp_info["problem"] = cp_problem
+    return cp_info, checkpoint
+
+
+def verify_licence(session: Session, number: str, brand_code: str,
+                   checkpoint: Checkpoint | None, *, with_proofs: bool = False
+                   ) -> dict[str, Any]:
+    """Licence ``number``'s row against its latest logged state and the signed checkpoint:
+    ``{"status": verified/failed/unverified, "reasons": [...], "log_index": …}``."""
+    row = session.scalar(select(BrandLicence).where(BrandLicence.number == number))
+    if row is None:
+        return {"status": "failed", "reasons": [f"licence {number} vanished"],
+                "log_index": None}
+    reasons, leaf_hash = licence_log_problems(session, row, brand_code)
+    out: dict[str, Any] = {"status": "failed" if reasons else "verified", "reasons": reasons,
+                           "log_index": row.log_index}
+    if reasons or leaf_hash is None or row.log_index is None:
+        return out
+    if checkpoint is None or row.log_index >= checkpoint.size:
+        out["status"] = "unverified"
+        out["reasons"] = ["the licence's log leaf is not under a verified signed checkpoint"]
+        return out
+    try:
+        proof = _proofs(session, [row.log_index], checkpoint.size)[row.log_index]
+        merkle.verify_inclusion(row.log_index, checkpoint.size, leaf_hash, proof,
+                                checkpoint.root_hash)
+    except LiangshanError:
+        out["status"] = "failed"
+        out["reasons"] = [f"licence {number}'s log leaf {row.log_index} is not in the signed "
+                          "log: the log was altered"]
+        return out
+    if with_proofs:
+        out.update(tree_size=checkpoint.size, leaf_hash=_b64(leaf_hash),
+                   hashes=[_b64(h) for h in proof],
+                   payload=_b64(bytes(get_leaf(session, row.log_index).payload)))
+    return out
+
+
+def verify_chain(session: Session, events: list[TraceEvent],
+                 verifier: NoteVerifier | None = None, *, with_proofs: bool = False
+                 ) -> tuple[dict[str, Any], list[tuple[Verification, dict[str, Any]]]]:
+    """Check every event against a signed checkpoint; returns (checkpoint info, results)."""
+    cp_info, checkpoint = _checkpoint(session, verifier)
+    cp_problem = cp_info["problem"]
     proofs: dict[int, list[bytes]] = {}
     if checkpoint is not None:
         try:
@@ -284,10 +329,16 @@ def public_view(session: Session, code: str, *, with_proofs: bool = False,
     if batch.brand_code:
         try:
             b = get_brand(session, batch.brand_code)
-            brand = {"code": b.code, "name": b.name, "kind": b.kind,
-                     "licence": check_licence(session, b.code, batch.producer_org_id,
-                                              batch.product_type, None,
-                                              batch.certifications).as_dict()}
+            licence = check_licence(session, b.code, batch.producer_org_id,
+                                    batch.product_type, None, batch.certifications).as_dict()
+            if licence["licence_number"] is not None:
+                licence["log"] = verify_licence(session, licence["licence_number"], b.code,
+                                                _checkpoint(session, verifier)[1],
+                                                with_proofs=with_proofs)
+                if licence["log"]["status"] == "failed":
+                    licence["ok"] = False
+                    problems.extend(licence["log"]["reasons"])
+            brand = {"code": b.code, "name": b.name, "kind": b.kind, "licence": licence}
         except LiangshanError as exc:
             brand = {"code": batch.brand_code, "name": batch.brand_code,
                      "licence": {"ok": False, "status": "unknown_brand", "message": exc.message}}

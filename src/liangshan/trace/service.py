@@ -19,10 +19,10 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast, func, insert, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import String, cast, func, or_, select, text
+from sqlalchemy.orm import Session, defer, make_transient_to_detached
 
 from liangshan.db import utcnow
 from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -32,6 +32,7 @@ from liangshan.identity.service import record
 from liangshan.ledger.note import NoteSigner
 from liangshan.ledger.service import append_leaf, append_leaves
 from liangshan.trace import codes, signing
+from liangshan.trace.bulk import insert_rows, reserve_ids
 from liangshan.trace.models import TraceBatch, TraceEvent
 from liangshan.trace.schemas import (
     EPCIS,
@@ -234,6 +235,17 @@ def leaf_payload(document: dict[str, Any], signature: bytes) -> dict[str, Any]:
             "signature": base64.b64encode(signature).decode()}
 
 
+def leaf_bytes(signed: bytes, event_id: str, signature: bytes) -> bytes:
+    """``canonical_json(leaf_payload(document, signature))`` from the document's canonical
+    bytes ``signed``, without encoding the document again.
+
+    Canonical JSON sorts keys, and ``document`` < ``event_id`` < ``signature`` < ``type``;
+    the event ID (hex) and the signature (base64) need no escaping.
+    """
+    return (b'{"document":' + signed + b',"event_id":"' + event_id.encode("ascii")
+            + b'","signature":"' + base64.b64encode(signature) + b'","type":"trace_event"}')
+
+
 def _signer(session: Session, org_id: int, signer: NoteSigner | None) -> str:
     s = signer or signing.custodial_signer(session, org_id)
     return s.key_id.hex()
@@ -384,37 +396,62 @@ def commit_event(session: Session, actor: Principal, document: dict[str, Any],
 def record_event(session: Session, actor: Principal, code: str, data: EventIn,
                  signer: NoteSigner | None = None) -> TraceEvent:
     """Prepare, sign (custodial key unless ``signer`` is given) and record one event."""
-    return record_events(session, actor, [(code, data)], signer)[0]
+    return _attached(session, TraceEvent(**_record(session, actor, [(code, data)], signer)[0]))
+
+
+class EventRef(NamedTuple):
+    """What a bulk feed gets back for each event recorded: its ID and its log index."""
+
+    event_id: str
+    log_index: int
 
 
 def record_events(session: Session, actor: Principal, items: Sequence[tuple[str, EventIn]],
-                  signer: NoteSigner | None = None) -> list[TraceEvent]:
+                  signer: NoteSigner | None = None) -> list[EventRef]:
     """Record many events (same rules, one log leaf and one audit row each), in order.
 
-    For bulk feeds: batches are read in one query and the event and audit rows are
-    written together at the end. An event may not name as ``corrects`` another event
-    of the same call. All or nothing: the caller's transaction is rolled back on a refusal.
+    For bulk feeds: batches are read in one query, each event is checked, signed alone
+    and logged (one :func:`append_leaves` per run of events), and the event and audit
+    rows are written together at the end as plain rows (:mod:`.bulk`: ids reserved in
+    one round trip, ``COPY`` on PostgreSQL; no ORM objects). An event may not name as
+    ``corrects`` another event of the same call. All or nothing: the caller's
+    transaction is rolled back on a refusal.
     """
+    return [EventRef(v["event_id"], v["log_index"])
+            for v in _record(session, actor, items, signer)]
+
+
+def _record(session: Session, actor: Principal, items: Sequence[tuple[str, EventIn]],
+            signer: NoteSigner | None) -> list[dict[str, Any]]:
+    """:func:`record_events`; returns the column values of the event rows written."""
     parsed = [codes.parse_code(code) for code, _ in items]
     wanted = {p.batch_code for p in parsed}
+    # The rules read no JSON column of a batch: decoding them was a third of the load.
     batches = {b.code: b for b in session.scalars(select(TraceBatch).where(
-        TraceBatch.code.in_(wanted)))}
+        TraceBatch.code.in_(wanted)).options(defer(TraceBatch.origin_parcels),
+                                             defer(TraceBatch.certifications)))}
     last_at: dict[int, datetime] = {}
-    rows: list[tuple[TraceBatch, TraceEvent]] = []
-    pending: list[tuple[TraceBatch, dict[str, Any], bytes]] = []
+    rows: list[tuple[TraceBatch, dict[str, Any]]] = []
+    texts: list[str] = []  # each document's canonical JSON: signed, logged and stored
+    pending: list[tuple[TraceBatch, dict[str, Any], bytes, bytes, datetime]] = []
+    now = utcnow()
 
     def log_pending() -> None:
-        # One bulk append for the events signed so far; their rows are added at the end.
-        indices = append_leaves(session, [(LEAF_KIND, leaf_payload(doc, signature))
-                                          for _b, doc, signature in pending])
-        rows.extend((b, _event_row(actor, b, doc, signature, index))
-                    for (b, doc, signature), (index, _leaf) in zip(pending, indices, strict=True))
+        # One bulk append for the events signed so far; their rows are written at the end.
+        indices = append_leaves(session, [
+            (LEAF_KIND, leaf_bytes(signed, doc["event_id"], signature))
+            for _b, doc, signed, signature, _t in pending])
+        for (b, doc, signed, signature, t), (index, _leaf) in zip(pending, indices,
+                                                                  strict=True):
+            rows.append((b, _event_values(actor, b, doc, signature, t, index, now)))
+            texts.append(signed.decode())
         pending.clear()
 
     # Within one call the actor, its organisations and their keys do not change: each is
     # checked and loaded once (the refusals are the same, raised at the first event).
     orgs: dict[int | None, Organisation] = {}
-    keys: dict[int, tuple[str, Callable[[dict[str, Any]], bytes]]] = {}
+    keys: dict[int, tuple[str, Callable[[bytes], bytes]]] = {}
+    applied: set[str] = set()  # sales and recalls, audited by _apply
     for p, (_code, data) in zip(parsed, items, strict=True):
         org = orgs.get(data.org_id)
         if org is None:
@@ -425,44 +462,61 @@ def record_events(session: Session, actor: Principal, items: Sequence[tuple[str,
             raise NotFound(f"unknown batch {codes.display(p.batch_code)}")  # pragma: no cover
         if org.id not in keys:
             key = signer or signing.custodial_signer(session, org.id)
-            keys[org.id] = (key.key_id.hex(), signing.document_signer(key))
+            keys[org.id] = (key.key_id.hex(), signing.bytes_signer(key))
         key_id, sign = keys[org.id]
         doc = build_document(org.id, key_id, data.biz_step, data.event_time,
                              {"batch": batch.code}, data.where.model_dump(mode="json"),
                              _how(data), data.corrects)
         check_rules(session, batch, doc, last_at.get(batch.id))
-        signature = sign(doc)
-        pending.append((batch, doc, signature))
-        t = parse_time(doc["when"]["event_time"])
+        t = data.event_time.astimezone(UTC)
+        signed = signing.signed_bytes(doc)
+        pending.append((batch, doc, signed, sign(signed), t))
         last_at[batch.id] = max(t, last_at.get(batch.id, t))
         if data.sale is not None or data.biz_step is BizStep.RECALL:
             # a sale or recall changes the batch now (later events are checked against it)
             log_pending()
-            session.add(rows[-1][1])
-            _apply(session, actor, batch, rows[-1][1])
+            _apply(session, actor, batch, TraceEvent(**rows[-1][1]))
+            applied.add(doc["event_id"])
     log_pending()
-    session.add_all([row for _b, row in rows])
-    # Sales and recalls were audited by _apply; the rest in one insert (one row per event).
-    audits = [_audit_values(actor, batch, row) for batch, row in rows
-              if row.biz_step != BizStep.RECALL.value
-              and (row.document["how"] or {}).get("sale") is None]
-    if audits:
-        session.execute(insert(AuditEvent), audits)
+    values = [v for _b, v in rows]
+    for v, i in zip(values, reserve_ids(session, TraceEvent, len(values)), strict=True):
+        v["id"] = i
+    insert_rows(session, TraceEvent, values, json_text={"document": texts})
+    insert_rows(session, AuditEvent, [_audit_values(actor, batch, v) for batch, v in rows
+                                      if v["event_id"] not in applied])
     for batch in batches.values():
         if batch.id in last_at:
             batch.last_event_at = max(filter(None, (batch.last_event_at, last_at[batch.id])))
     session.flush()
-    return [row for _b, row in rows]
+    return values
 
 
-def _audit_values(actor: Principal, batch: TraceBatch, row: TraceEvent) -> dict[str, Any]:
+def _attached(session: Session, row: TraceEvent) -> TraceEvent:
+    """An event row written by :func:`bulk.insert_rows`, made a persistent ORM object."""
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def _event_values(actor: Principal, batch: TraceBatch, doc: dict[str, Any], signature: bytes,
+                  event_time: datetime, index: int, at: datetime) -> dict[str, Any]:
+    """The columns of an event's row (those of :func:`_event_row`), for a bulk insert."""
+    return {"event_id": doc["event_id"], "batch_id": batch.id, "event_type": doc["type"],
+            "biz_step": doc["why"]["biz_step"], "event_time": event_time,
+            "org_id": doc["who"]["org_id"], "key_id": doc["who"]["key_id"],
+            "nonce": doc["nonce"], "corrects_event_id": doc.get("corrects"), "document": doc,
+            "signature": signature, "log_index": index, "recorded_at": at,
+            "recorded_by": actor.user_id}
+
+
+def _audit_values(actor: Principal, batch: TraceBatch, row: dict[str, Any]) -> dict[str, Any]:
     """The audit row :func:`_audit` writes, as column values (for one bulk insert)."""
     return {"at": utcnow(), "actor_user_id": actor.user_id,
             "actor_api_key_id": actor.api_key_id, "action": "record_event",
-            "target_type": "trace_event", "target_id": row.event_id,
+            "target_type": "trace_event", "target_id": row["event_id"],
             "region_code": batch.region_code, "reason": None,
-            "detail": {"batch": batch.code, "biz_step": row.biz_step,
-                       "log_index": row.log_index}}
+            "detail": {"batch": batch.code, "biz_step": row["biz_step"],
+                       "log_index": row["log_index"]}}
 
 
 def _audit(session: Session, actor: Principal, batch: TraceBatch, row: TraceEvent) -> None:
@@ -527,3 +581,12 @@ def _register_view_extension() -> None:
 
 
 _register_view_extension()
+
+
+def _register_log_check() -> None:
+    from liangshan.trace import audit  # imports this module: registered once it is complete
+
+    audit.register()
+
+
+_register_log_check()

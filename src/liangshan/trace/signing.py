@@ -171,9 +171,13 @@ def document_signer(signer: NoteSigner) -> Callable[[dict[str, Any]], bytes]:
 
     Same signatures (Ed25519 is deterministic); each document is still signed alone.
     """
-    private = Ed25519PrivateKey.from_private_bytes(signer.seed)
-    return lambda document: private.sign(signed_bytes(document))
+    sign = bytes_signer(signer)
+    return lambda document: sign(signed_bytes(document))
 
+
+def bytes_signer(signer: NoteSigner) -> Callable[[bytes], bytes]:
+    """Sign :func:`signed_bytes` already computed (the bulk path reuses them for the log)."""
+    return Ed25519PrivateKey.from_private_bytes(signer.seed).sign
 
 
 def org_key(session: Session, key_id: str) -> OrgKey | None:
