@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/bench_invest.py [--size 3000] [--models awy,carbon,hq,sdr,ndr]
                                       [--out benchmarks/out] [--timeout 1800]
+                                      [--rounds 3] [--no-fresh]
 
 Each (model, side) runs in its own child process (own session, killed as a group on
 timeout, since a hung InVEST pool never exits: INVEST_NOTES §5.5). The child imports
@@ -12,6 +13,12 @@ is the child's high-water RSS (``VmHWM``, whole process, imports and warm-up inc
 ``ru_maxrss`` is not used because Linux carries it over from the forking parent). Afterwards
 the main output raster of both sides is compared: ratio of totals and share of valid pixels
 within 1 %. InVEST runs with n_workers = −1 (synchronous), as in INVEST_NOTES §5.2.
+
+With ``--rounds N`` every round runs, per model, ours then InVEST (interleaved, so both see
+the same machine load) and the table reports medians over the rounds. Unless ``--no-fresh``,
+each round also starts a fresh process per side that imports, runs ``execute`` once (no
+warm-up; numba kernels come from the on-disk cache) and exits: "process s" is that child's
+wall time from spawn to exit. The load average is printed with every round.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -71,7 +79,7 @@ def model_args(model: str, p: dict[str, str]) -> dict:
 
 
 def _run_side(side: str, model: str, inputs: Path, warm: Path, workspace: Path,
-              repeat: int = 1) -> list[float]:
+              repeat: int = 1, fresh: bool = False) -> list[float]:
     paths = json.loads((inputs / "paths.json").read_text())
     warm_paths = json.loads((warm / "paths.json").read_text())
     name, invest_module, _ = MODELS[model]
@@ -90,10 +98,11 @@ def _run_side(side: str, model: str, inputs: Path, warm: Path, workspace: Path,
 
         def run(args: dict) -> None:
             module.execute(args | {"n_workers": -1})
-    warm_ws = workspace.parent / f"{workspace.name}_warm"
-    shutil.rmtree(warm_ws, ignore_errors=True)
-    run(model_args(model, warm_paths) | {"workspace_dir": str(warm_ws)})
-    shutil.rmtree(warm_ws, ignore_errors=True)
+    if not fresh:
+        warm_ws = workspace.parent / f"{workspace.name}_warm"
+        shutil.rmtree(warm_ws, ignore_errors=True)
+        run(model_args(model, warm_paths) | {"workspace_dir": str(warm_ws)})
+        shutil.rmtree(warm_ws, ignore_errors=True)
     times = []
     for _ in range(repeat):
         shutil.rmtree(workspace, ignore_errors=True)  # never let TaskGraph skip work
@@ -114,21 +123,23 @@ def _peak_rss_mib() -> float:
 
 
 def child_main(a: argparse.Namespace) -> None:
-    times = _run_side(a.child, a.model, a.inputs, a.warm, a.workspace, a.repeat)
+    times = _run_side(a.child, a.model, a.inputs, a.warm, a.workspace, a.repeat, a.fresh)
     # the minimum is the least disturbed by other load on a shared machine
     a.result.write_text(json.dumps({"seconds": min(times), "all_seconds": times,
                                     "peak_mib": _peak_rss_mib()}))
 
 
 def run_child(side: str, model: str, inputs: Path, warm: Path, out: Path,
-              timeout: float, repeat: int = 1) -> dict:
+              timeout: float, repeat: int = 1, fresh: bool = False) -> dict:
     ws = out / f"ws_{model}_{side}"
     result = out / f"result_{model}_{side}.json"
     result.unlink(missing_ok=True)
+    shutil.rmtree(ws, ignore_errors=True)  # not timed in fresh mode either
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side, "--model", model,
            "--inputs", str(inputs), "--warm", str(warm), "--workspace", str(ws),
-           "--result", str(result), "--repeat", str(repeat)]
+           "--result", str(result), "--repeat", str(repeat)] + (["--fresh"] if fresh else [])
     log = open(out / f"log_{model}_{side}.txt", "w")  # noqa: SIM115 (closed below)
+    started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     status, rusage = None, None
@@ -143,6 +154,7 @@ def run_child(side: str, model: str, inputs: Path, warm: Path, out: Path,
             log.close()
             return {"error": f"timeout after {timeout:.0f} s", "maxrss_mib": None}
         time.sleep(0.2)
+    process_s = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     log.close()
     maxrss = rusage.ru_maxrss / 1024 if rusage else None
@@ -151,7 +163,8 @@ def run_child(side: str, model: str, inputs: Path, warm: Path, out: Path,
         return {"error": f"exit {proc.returncode}: {' '.join(tail)[:120]}",
                 "maxrss_mib": maxrss}
     data = json.loads(result.read_text())
-    return data | {"maxrss_mib": data.get("peak_mib", maxrss), "workspace": str(ws)}
+    return data | {"maxrss_mib": data.get("peak_mib", maxrss), "workspace": str(ws),
+                   "process_s": process_s}
 
 
 def compare_main_output(model: str, ours_ws: str, invest_ws: str) -> tuple[float, float]:
@@ -170,6 +183,10 @@ def compare_main_output(model: str, ours_ws: str, invest_ws: str) -> tuple[float
     return float(a[va].sum() / b[vb].sum()), float(close.sum() / max(vb.sum(), 1))
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="InVEST-compatible models vs natcap.invest")
     ap.add_argument("--size", type=int, default=3000)
@@ -177,8 +194,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--repeat", type=int, default=1,
-                    help="timed runs per side (the minimum is reported)")
+                    help="timed runs per side in one process (the minimum is kept)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="interleaved rounds (ours, InVEST per model); medians are reported")
+    ap.add_argument("--no-fresh", action="store_true",
+                    help="skip the fresh-process (whole-process time) runs")
     ap.add_argument("--child", choices=["ours", "invest"])
+    ap.add_argument("--fresh", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model")
     ap.add_argument("--inputs", type=Path)
     ap.add_argument("--warm", type=Path)
@@ -198,31 +220,52 @@ def main() -> None:
         if not (d / "paths.json").exists():
             print(f"generating {n}x{n} inputs in {d} …", flush=True)
             generate(d, n)
-    rows = []
-    for model in a.models.split(","):
-        res = {side: run_child(side, model, inputs, warm, a.out, a.timeout, a.repeat)
-               for side in ("ours", "invest")}
-        o, i = res["ours"], res["invest"]
-        ratio = total = within = None
-        if "seconds" in o and "seconds" in i:
-            ratio = i["seconds"] / o["seconds"]
-            total, within = compare_main_output(model, o["workspace"], i["workspace"])
-        rows.append((model, o, i, ratio, total, within))
-        print(f"{model}: ours {o.get('all_seconds', o.get('error'))}, "
-              f"InVEST {i.get('all_seconds', i.get('error'))}", flush=True)
+    models = a.models.split(",")
+    runs: dict[tuple[str, str, str], list[dict]] = {}
+    parity: dict[str, tuple[float, float]] = {}
+    for rnd in range(1, a.rounds + 1):
+        print(f"round {rnd}: load average {_load()}", flush=True)
+        for model in models:
+            kinds = ["warm"] + ([] if a.no_fresh else ["fresh"])
+            for kind in kinds:
+                res = {side: run_child(side, model, inputs, warm, a.out, a.timeout, a.repeat,
+                                       fresh=kind == "fresh") for side in ("ours", "invest")}
+                for side, r in res.items():
+                    runs.setdefault((model, kind, side), []).append(r)
+                o, i = res["ours"], res["invest"]
+                if kind == "warm" and model not in parity and "seconds" in o and "seconds" in i:
+                    parity[model] = compare_main_output(model, o["workspace"], i["workspace"])
+                print(f"  {model} {kind}: ours {o.get('all_seconds', o.get('error'))} "
+                      f"(process {o.get('process_s', 0):.2f} s, {o.get('maxrss_mib') or 0:.0f}"
+                      f" MiB), InVEST {i.get('all_seconds', i.get('error'))} "
+                      f"(process {i.get('process_s', 0):.2f} s, "
+                      f"{i.get('maxrss_mib') or 0:.0f} MiB); load {_load()}", flush=True)
+    print(f"end: load average {_load()}")
+
+    def med(model: str, kind: str, side: str, key: str) -> float | None:
+        vals = [r[key] for r in runs.get((model, kind, side), []) if r.get(key) is not None
+                and "error" not in r]
+        return float(statistics.median(vals)) if vals else None
 
     def fmt(v, spec):
         return "—" if v is None else format(v, spec)
 
     print()
     print(f"| model ({a.size}²) | ours s | InVEST s | speed-up | ours peak MiB | "
-          "InVEST peak MiB | Σ main output ours/InVEST | px within 1 % |")
-    print("|---|---|---|---|---|---|---|---|")
-    for model, o, i, ratio, total, within in rows:
-        os_ = fmt(o.get("seconds"), ".2f") if "seconds" in o else o["error"]
-        is_ = fmt(i.get("seconds"), ".2f") if "seconds" in i else i["error"]
-        print(f"| {model} | {os_} | {is_} | {fmt(ratio, '.1f')}× | "
-              f"{fmt(o.get('maxrss_mib'), '.0f')} | {fmt(i.get('maxrss_mib'), '.0f')} | "
+          "InVEST peak MiB | ours process s | InVEST process s | process speed-up | "
+          "Σ main output ours/InVEST | px within 1 % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for model in models:
+        os_, is_ = med(model, "warm", "ours", "seconds"), med(model, "warm", "invest", "seconds")
+        op, ip = (med(model, "fresh", "ours", "process_s"),
+                  med(model, "fresh", "invest", "process_s"))
+        total, within = parity.get(model, (None, None))
+        print(f"| {model} | {fmt(os_, '.2f')} | {fmt(is_, '.2f')} | "
+              f"{fmt(is_ / os_ if os_ and is_ else None, '.1f')}× | "
+              f"{fmt(med(model, 'warm', 'ours', 'maxrss_mib'), '.0f')} | "
+              f"{fmt(med(model, 'warm', 'invest', 'maxrss_mib'), '.0f')} | "
+              f"{fmt(op, '.2f')} | {fmt(ip, '.2f')} | "
+              f"{fmt(ip / op if op and ip else None, '.1f')}× | "
               f"{fmt(total, '.6f')} | {fmt(within, '.4f')} |")
 
 
