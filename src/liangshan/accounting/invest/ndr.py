@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from liangshan.accounting.invest import _routing_common as rc
 from liangshan.accounting.invest import io
@@ -171,26 +171,26 @@ def _retention(fd, stream, codes, ok, lut, lo, eff_row, crit_row, cell, block, s
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _slope_weight(valid, slope):
     """S_th = clip(slope/100, 0.005, 1) where valid, else 0, as a (1, rows, cols) float64
     accumulation weight."""
     nr, nc = valid.shape
     out = np.zeros((1, nr, nc))
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if valid[r, c]:
                 out[0, r, c] = min(max(slope[r, c] / 100.0, 0.005), 1.0)
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _upslope(fa, fa_s, s_w, cell):
     """D_up = S̄·sqrt(FA·cell²) [m] (float32, nodata −1); turns ``s_w`` into the d_dn
     weight 1/S_th in place (0 stays 0)."""
     nr, nc = fa.shape
     d_up = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             f = fa[r, c]
             if f != rt.FA_NODATA:
@@ -200,13 +200,13 @@ def _upslope(fa, fa_s, s_w, cell):
     return d_up
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _ic(fd, d_up, d_dn):
     """IC = log10(D_up/D_dn) (float32, nodata float32 min) where both are defined and ≠ 0
     (and the pixel has a flow direction, i.e. a flow accumulation)."""
     nr, nc = fd.shape
     ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             du = d_up[r, c]
             dd = d_dn[r, c]
@@ -218,25 +218,25 @@ def _ic(fd, d_up, d_dn):
     return ic
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _runoff_index(proxy, ok, mean):
     """Runoff proxy / its mean (float32, nodata float32 max)."""
     nr, nc = proxy.shape
     out = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if ok[r, c]:
                 out[r, c] = proxy[r, c] if mean == 0 else proxy[r, c] / mean
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _load(codes, lulc_ok, rpi, lut, lo, subsurface):
     """Surface (or subsurface) load [kg/ha/yr], float32, −1 nodata: the modified load
     load·RPI (float32) times 1 − proportion_subsurface (or the proportion)."""
     nr, nc = codes.shape
     out = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if not lulc_ok[r, c] or rpi[r, c] == MAP_NODATA:
                 continue
@@ -247,13 +247,13 @@ def _load(codes, lulc_ok, rpi, lut, lo, subsurface):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _surface_export(eff_r, ic, ic_0, k, surface_load):
     """NDR = (1 − eff')/(1 + exp((IC0 − IC)/k)) and surface export = load·NDR (float32)."""
     nr, nc = ic.shape
     ndr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     exp_ = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             e = eff_r[r, c]
             if e == -1.0 or ic[r, c] == IC_NODATA:
@@ -265,13 +265,13 @@ def _surface_export(eff_r, ic, ic_0, k, surface_load):
     return ndr, exp_
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _subsurface_ndr(dist, eff_sub, crit_sub):
     """subNDR = 1 − eff_sub(1 − exp(−5·l/ℓ)) with l the flow distance to the stream in
     **pixels** and ℓ in metres, as coded [V] (float32, nodata −1)."""
     nr, nc = dist.shape
     sub_ndr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             d = dist[r, c]
             if d != rt.DIST_NODATA:
@@ -279,14 +279,14 @@ def _subsurface_ndr(dist, eff_sub, crit_sub):
     return sub_ndr
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _subsurface(sub_ndr, sub_load, surface_export):
     """Subsurface export = load·subNDR; total = surface + subsurface where both are
     defined (float32, nodata −1)."""
     nr, nc = sub_ndr.shape
     sub_exp = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     total = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             v = sub_ndr[r, c]
             if v == TARGET_NODATA or sub_load[r, c] == TARGET_NODATA:

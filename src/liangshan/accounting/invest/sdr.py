@@ -272,24 +272,27 @@ def _compute(inp, valid, lo, lut, algorithm, p, out):
     emit("intermediate_outputs/d_dn", d_dn, rt.DIST_NODATA, needs="key")
     emit("intermediate_outputs/d_up", d_up, needs="all")
     del ic, d_dn, d_up
+    # written while the deposition walk runs
+    sed_export, avoided_erosion = _export(rkls, usle, sdr)
+    del rkls, usle
+    emit("sed_export", sed_export)
+    emit("avoided_erosion", avoided_erosion)
+    del sed_export
     dep, flux = sediment_deposition(r.fd, e_prime, sdr, 256)
     emit("intermediate_outputs/f", flux, -1.0, needs="all")
     emit("intermediate_outputs/sdr_factor", sdr, TARGET_NODATA, needs="key")
     emit("intermediate_outputs/e_prime", e_prime, TARGET_NODATA, needs="key")
     del flux, e_prime, r
-    sed_export, avoided_erosion, avoided_export = _retention(rkls, usle, sdr, dep)
-    emit("sed_export", sed_export)
     emit("sed_deposition", dep, -1.0)
-    emit("avoided_erosion", avoided_erosion)
-    emit("avoided_export", avoided_export)
+    emit("avoided_export", _avoided_export(avoided_erosion, sdr, dep))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _weights(valid, slope, codes, lut, lo):
     """[W_th, S_th]: max(C, 0.001) and clip(slope/100, 0.005, 1) (0 outside ``valid``)."""
     nr, nc = valid.shape
     out = np.zeros((2, nr, nc))
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if valid[r, c]:
                 out[0, r, c] = max(rc.lut_at(lut, C, lo, codes[r, c]), 0.001)
@@ -352,14 +355,14 @@ def _local_factors(valid, slope, fa, fa_w, fa_s, w_th, s_th, stream, erosivity,
     return ls, rkls, usle, d_up, ws_inv
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _delivery(fd, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
     """IC = log10(D_up/D_dn), SDR = SDRmax/(1+exp((IC0−IC)/k)) (1 on streams), E'."""
     nr, nc = fd.shape
     ic = np.full((nr, nc), IC_NODATA, dtype=np.float32)
     sdr = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
     e_prime = np.full((nr, nc), TARGET_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if stream[r, c] == 1:
                 sdr[r, c] = 1.0
@@ -380,24 +383,30 @@ def _delivery(fd, d_up, d_dn, stream, usle, sdr_max, ic_0, k):
     return ic, sdr, e_prime
 
 
-@njit(cache=True, nogil=True)
-def _retention(rkls, usle, sdr, dep):
-    """sed_export = USLE·SDR, avoided_erosion = RKLS − USLE, avoided_export =
-    (RKLS − USLE)·SDR + T (raster_map rule: nodata where any input is)."""
+@njit(cache=True, nogil=True, parallel=True)
+def _export(rkls, usle, sdr):
+    """sed_export = USLE·SDR and avoided_erosion = RKLS − USLE (float32; raster_map
+    rule: nodata where any input is)."""
     nr, nc = rkls.shape
     exp_ = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
     av_er = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
-    av_ex = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
-    for r in range(nr):
+    for r in prange(nr):
         for c in range(nc):
             if rkls[r, c] == TARGET_NODATA:
                 continue
-            ae = rkls[r, c] - usle[r, c]
-            av_er[r, c] = ae
-            s = sdr[r, c]
-            if s == TARGET_NODATA:
-                continue
-            exp_[r, c] = usle[r, c] * s
-            if dep[r, c] != -1.0:
-                av_ex[r, c] = ae * s + dep[r, c]
-    return exp_, av_er, av_ex
+            av_er[r, c] = rkls[r, c] - usle[r, c]
+            if sdr[r, c] != TARGET_NODATA:
+                exp_[r, c] = usle[r, c] * sdr[r, c]
+    return exp_, av_er
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _avoided_export(av_er, sdr, dep):
+    """avoided_export = (RKLS − USLE)·SDR + T (float32, nodata where any input is)."""
+    nr, nc = av_er.shape
+    out = np.full((nr, nc), MAP_NODATA, dtype=np.float32)
+    for r in prange(nr):
+        for c in range(nc):
+            if av_er[r, c] != MAP_NODATA and sdr[r, c] != TARGET_NODATA and dep[r, c] != -1.0:
+                out[r, c] = av_er[r, c] * sdr[r, c] + dep[r, c]
+    return out
