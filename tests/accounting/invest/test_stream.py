@@ -46,11 +46,15 @@ def test_zone_sums_by_strips_hand_computed():
 def test_zone_sums_equal_io_zonal_stats_on_random_polygons():
     rng = np.random.default_rng(7)
     values = rng.random((10, 10)).astype(np.float32)
-    geoms = [box(1.2, 2.7, 8.9, 9.4), box(0, 0, 3.3, 4.1), box(4.5, 0.5, 10, 6.5)]
-    whole = iio.zonal_stats({"v": iio.Raster(values, -1.0, GRID.transform, "")}, geoms)
-    for a, b in zip(_sums(geoms, values, height=4), whole, strict=True):
-        assert a["v_count"] == b["v_count"]
-        assert a["v_sum"] == pytest.approx(b["v_sum"], rel=1e-12)
+    overlapping = [box(1.2, 2.7, 8.9, 9.4), box(0, 0, 3.3, 4.1), box(4.5, 0.5, 10, 6.5),
+                   box(20, 20, 30, 30)]  # the last one lies outside the grid: no pixel
+    disjoint = [box(0, 0, 4.4, 10), box(4.4, 0, 12, 10), box(-5, -5, -1, -1)]
+    for geoms in (overlapping, disjoint):
+        whole = iio.zonal_stats({"v": iio.Raster(values, -1.0, GRID.transform, "")}, geoms)
+        for a, b in zip(_sums(geoms, values, height=4), whole, strict=True):
+            assert a["v_count"] == b["v_count"]
+            assert a["v_sum"] == pytest.approx(b["v_sum"], rel=1e-12)
+        assert whole[-1]["v_count"] == 0 and whole[0]["v_count"] > 0
 
 
 def _write(path, array, transform, nodata=-9.0, crs="EPSG:32648"):

@@ -290,40 +290,61 @@ class ZoneSums:
 
         self._grid = grid
         self._names = list(names)
-        self._shapes = [(i, g) for i, g in enumerate(geometries)
-                        if g is not None and not g.is_empty]
+        x0, dx, _, y0, _, dy = grid.transform
+        h, w = grid.shape
+        # (label, geometry, pixel window) per polygon; the window is the bounding box
+        # widened by one pixel, clipped to the grid (as io.zone_masks)
+        self._shapes: list[tuple[int, Any, tuple[int, int, int, int]]] = []
+        for i, g in enumerate(geometries):
+            if g is None or g.is_empty:
+                continue
+            gx0, gy0, gx1, gy1 = g.bounds
+            cols = sorted(((gx0 - x0) / dx, (gx1 - x0) / dx))
+            rows = sorted(((gy1 - y0) / dy, (gy0 - y0) / dy))
+            win = (max(int(np.floor(rows[0])) - 1, 0), min(int(np.ceil(rows[1])) + 1, h),
+                   max(int(np.floor(cols[0])) - 1, 0), min(int(np.ceil(cols[1])) + 1, w))
+            if win[0] < win[1] and win[2] < win[3]:
+                self._shapes.append((i + 1, g, win))
         n = len(geometries) + 1
         self._sums = {k: np.zeros(n) for k in names}
         self._counts = {k: np.zeros(n, dtype=np.int64) for k in names}
         self._n = len(geometries)
         try:
-            total = sum(g.area for _, g in self._shapes)
+            total = sum(g.area for _, g, _ in self._shapes)
             self._overlap = bool(self._shapes) and (
-                total > union_all([g for _, g in self._shapes]).area * (1 + 1e-9) + 1e-9)
+                total > union_all([g for _, g, _ in self._shapes]).area * (1 + 1e-9) + 1e-9)
         except GEOSException:  # invalid geometry: burn polygons one by one
             self._overlap = True
 
-    def _labels(self, r0: int, r1: int, shapes: list[tuple[Any, int]]) -> np.ndarray:
+    def _labels(self, rows: tuple[int, int], cols: tuple[int, int],
+                shapes: list[tuple[Any, int]]) -> np.ndarray:
+        """int32 labels of ``shapes`` burnt into the window rows × cols of the grid."""
         from affine import Affine
         from rasterio.features import rasterize
 
         x0, dx, _, y0, _, dy = self._grid.transform
-        t = Affine.from_gdal(x0, dx, 0.0, y0 + r0 * dy, 0.0, dy)
-        out_shape = (r1 - r0, self._grid.shape[1])
-        if not shapes:
-            return np.zeros(out_shape, dtype=np.int32)
-        return rasterize(shapes, out_shape=out_shape, transform=t, fill=0, dtype="int32")
+        t = Affine.from_gdal(x0 + cols[0] * dx, dx, 0.0, y0 + rows[0] * dy, 0.0, dy)
+        return rasterize(shapes, out_shape=(rows[1] - rows[0], cols[1] - cols[0]), transform=t,
+                         fill=0, dtype="int32")
 
     def add(self, r0: int, r1: int,
             values: Mapping[str, tuple[np.ndarray, float | None]]) -> None:
         """Add rows r0..r1−1 of each named raster (array, nodata) to the sums."""
-        if self._overlap:
-            for i, g in self._shapes:
-                labels = self._labels(r0, r1, [(g, i + 1)])
-                self._accumulate(labels, values)
-        else:
-            self._accumulate(self._labels(r0, r1, [(g, i + 1) for i, g in self._shapes]),
-                             values)
+        touching = [(label, g, win) for label, g, win in self._shapes
+                    if win[0] < r1 and win[1] > r0]
+        if not touching:
+            return
+        if not self._overlap:
+            labels = self._labels((r0, r1), (0, self._grid.shape[1]),
+                                  [(g, label) for label, g, _ in touching])
+            self._accumulate(labels, values)
+            return
+        for label, g, (wr0, wr1, c0, c1) in touching:
+            rows = (max(r0, wr0), min(r1, wr1))
+            labels = self._labels(rows, (c0, c1), [(g, label)])
+            part = {k: (a[rows[0] - r0:rows[1] - r0, c0:c1], nd)
+                    for k, (a, nd) in values.items()}
+            self._accumulate(labels, part)
 
     def _accumulate(self, labels: np.ndarray,
                     values: Mapping[str, tuple[np.ndarray, float | None]]) -> None:
