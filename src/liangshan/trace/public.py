@@ -142,6 +142,12 @@ def verify_chain(session: Session, events: list[TraceEvent],
                  ) -> tuple[dict[str, Any], list[tuple[Verification, dict[str, Any]]]]:
     """Check every event against a signed checkpoint; returns (checkpoint info, results)."""
     cp_info, checkpoint = _checkpoint(session, verifier)
+    return cp_info, _verify_events(session, events, cp_info, checkpoint, with_proofs)
+
+
+def _verify_events(session: Session, events: list[TraceEvent], cp_info: dict[str, Any],
+                   checkpoint: Checkpoint | None, with_proofs: bool
+                   ) -> list[tuple[Verification, dict[str, Any]]]:
     cp_problem = cp_info["problem"]
     proofs: dict[int, list[bytes]] = {}
     if checkpoint is not None:
@@ -201,7 +207,7 @@ def verify_chain(session: Session, events: list[TraceEvent],
             v.status = "failed"
             v.reasons.append("the stored event record differs from its signed document")
         out.append((v, proof_info))
-    return cp_info, out
+    return out
 
 
 def _proofs(session: Session, indices: list[int], size: int) -> dict[int, list[bytes]]:
@@ -309,7 +315,8 @@ def public_view(session: Session, code: str, *, with_proofs: bool = False,
     org_ids = {e.org_id for e in events} | {b.producer_org_id for b in family.values()}
     orgs = {o.id: o for o in session.scalars(select(Organisation).where(
         Organisation.id.in_(org_ids)))}
-    cp_info, results = verify_chain(session, events, verifier, with_proofs=with_proofs)
+    cp_info, checkpoint = _checkpoint(session, verifier)
+    results = _verify_events(session, events, cp_info, checkpoint, with_proofs)
     batch_codes = {b.id: b.code for b in family.values()}
     missing = set(e.batch_id for e in events) - set(batch_codes)
     if missing:
@@ -333,7 +340,7 @@ def public_view(session: Session, code: str, *, with_proofs: bool = False,
                                     batch.product_type, None, batch.certifications).as_dict()
             if licence["licence_number"] is not None:
                 licence["log"] = verify_licence(session, licence["licence_number"], b.code,
-                                                _checkpoint(session, verifier)[1],
+                                                checkpoint,
                                                 with_proofs=with_proofs)
                 if licence["log"]["status"] == "failed":
                     licence["ok"] = False
