@@ -93,3 +93,95 @@ def test_parallel_orders_transfers_and_overspends(db_engine: Engine) -> None:
                          if ledger.entries_by_reference(s, f"market:transfer:x-{i}"))
         assert moved_away <= 1  # org 0 could cover at most one 600-unit transfer
     assert settled, "the threads should have crossed at least once"
+
+
+BOOK_CHILD = """
+import random, sys
+from liangshan.db import make_engine, session_scope
+from liangshan.errors import Conflict
+from liangshan.identity.access import SYSTEM
+from liangshan.ledger.service import InsufficientBalance
+from liangshan.market import orders
+from liangshan.market.schemas import OrderIn
+
+engine = make_engine(sys.argv[1])
+orgs = [int(x) for x in sys.argv[2].split(",")]
+rng = random.Random(99)
+for j in range(15):
+    who = rng.choice(orgs)
+    try:
+        with session_scope(engine) as s:
+            orders.place_order(s, SYSTEM, OrderIn(
+                instrument="EMIS-COD", org_id=who, side=rng.choice(("buy", "sell")),
+                quantity=rng.randint(1, 40), price_fen=rng.randint(1950, 2050),
+                idempotency_key=f"p-{j}"))
+    except (InsufficientBalance, Conflict):
+        pass
+"""
+
+
+@pytest.mark.slow
+def test_parallel_orders_through_the_persisted_book(db_engine: Engine) -> None:
+    """Threads of this process and another process place crossing orders at once: every
+    cycle settles whole, no open sell order exceeds its owner's holding, and the book the
+    engine holds is the one the database rebuilds."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import select
+
+    from liangshan.errors import Conflict
+    from liangshan.market import orders
+    from liangshan.market.models import BookOrder, BookState
+    from liangshan.market.schemas import OrderIn
+
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises all writers on a file lock: the race needs PostgreSQL")
+    orders.drop_engines()
+    with session_scope(db_engine) as s:
+        orgs = [org(s, f"参与者{i}") for i in range(4)]
+        for i, o in enumerate(orgs):
+            issue_project(s, o, 300, key=f"i{i}", project=f"P-{i}")
+            service.deposit(s, SYSTEM, o, 500_000, f"d{i}")
+    child = subprocess.Popen(
+        [sys.executable, "-c", BOOK_CHILD, db_engine.url.render_as_string(hide_password=False),
+         ",".join(map(str, orgs))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    refused: list[str] = []
+
+    def trader(i: int) -> None:
+        rng = random.Random(i)
+        for j in range(15):
+            try:
+                with session_scope(db_engine) as s:
+                    orders.place_order(s, SYSTEM, OrderIn(
+                        instrument="EMIS-COD", org_id=orgs[i], side=rng.choice(("buy", "sell")),
+                        quantity=rng.randint(1, 40), price_fen=rng.randint(1950, 2050),
+                        idempotency_key=f"o-{i}-{j}"))
+            except (InsufficientBalance, Conflict) as exc:
+                refused.append(str(exc))
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(trader, range(3)))
+    _out, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err
+
+    with session_scope(db_engine) as s:
+        assert ledger.verify_log(s) == []
+        assert service.serial_problems(s) == []
+        units = [service.unit_balance(s, "EMIS-COD", o) for o in orgs]
+        money = [service.money_balance(s, o) for o in orgs]
+        fees = ledger.balance(s, "system:CNY:fee:market") if service.list_trades(s) else 0
+        assert sum(units) == 1_200 and sum(money) + fees == 2_000_000
+        open_rows = list(s.scalars(select(BookOrder).where(BookOrder.status == "open")))
+        for o, held in zip(orgs, units, strict=True):
+            assert sum(r.remaining for r in open_rows if r.org_id == o and r.side == "sell") \
+                <= held
+        for t in service.list_trades(s):
+            assert len(ledger.entries_by_reference(s, f"market:trade:{t.idempotency_key}")) == 2
+        assert s.scalar(select(BookOrder.id).where(BookOrder.idempotency_key == "p-0"))
+        rebuilt = [(o.id, o.side, o.price, o.qty) for o in orders.rebuild(s, "EMIS-COD").resting()]
+        live = orders._ENGINES.get(orders._engine_key(s, "EMIS-COD"))
+        state = s.get(BookState, "EMIS-COD")
+        if live is not None and state is not None and live.version == state.version:
+            assert [(o.id, o.side, o.price, o.qty) for o in live.book.resting()] == rebuilt
+        assert service.list_trades(s), "the traders should have crossed at least once"
