@@ -8,7 +8,7 @@ from sqlalchemy import func, inspect, select
 from liangshan.identity.models import AuditEvent
 from liangshan.ledger import service as ledger
 from liangshan.trace import public, service, signing
-from liangshan.trace.models import TraceEvent
+from liangshan.trace.models import TraceBatch, TraceEvent
 from liangshan.trace.schemas import EventIn, InputUse
 
 
@@ -41,6 +41,8 @@ def test_bulk_rows_are_signed_logged_audited_and_verify(world):
     s.commit()
     s.expire_all()
     refs = first + second
+    assert s.get(TraceBatch, world.batch.id).last_event_at == world.later(22)
+    assert s.get(TraceBatch, other.id).last_event_at == world.later(9)
     rows = {r.event_id: r for r in s.scalars(select(TraceEvent).where(
         TraceEvent.event_id.in_([r.event_id for r in refs])))}
     assert len(rows) == 13

@@ -21,10 +21,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast, func, or_, select, text
+from sqlalchemy import String, case, cast, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session, defer, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
-from liangshan.db import utcnow
+from liangshan.db import UTCDateTime, utcnow
 from liangshan.errors import Conflict, Forbidden, InvalidInput, NotFound
 from liangshan.identity.access import Principal
 from liangshan.identity.models import AuditEvent, Organisation, OrgKind, Role
@@ -484,10 +485,16 @@ def _record(session: Session, actor: Principal, items: Sequence[tuple[str, Event
     insert_rows(session, TraceEvent, values, json_text={"document": texts})
     insert_rows(session, AuditEvent, [_audit_values(actor, batch, v) for batch, v in rows
                                       if v["event_id"] not in applied])
-    for batch in batches.values():
-        if batch.id in last_at:
-            batch.last_event_at = max(filter(None, (batch.last_event_at, last_at[batch.id])))
-    session.flush()
+    session.flush()  # what _apply changed (sales, recalls) is written before the times
+    newest = {b.id: (b, max(filter(None, (b.last_event_at, last_at[b.id]))))
+              for b in batches.values() if b.id in last_at}
+    if newest:  # one UPDATE for all batches (the ORM would send one per batch)
+        session.execute(update(TraceBatch).where(TraceBatch.id.in_(newest)).values(
+            last_event_at=case({i: literal(t, UTCDateTime()) for i, (_b, t) in newest.items()},
+                               value=TraceBatch.id)).execution_options(
+            synchronize_session=False))
+        for b, t in newest.values():
+            set_committed_value(b, "last_event_at", t)
     return values
 
 
