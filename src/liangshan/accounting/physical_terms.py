@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -179,18 +178,11 @@ def water(ctx: Context) -> list[Term]:
     return [Term("water_conservation", "water_conservation_balance [GEP_METHOD §6.2]", pixel)]
 
 
-def _routing_available() -> bool:
-    try:
-        from liangshan.accounting.kernels import routing  # noqa: F401
-    except ImportError:  # pragma: no cover - routing is part of the package
-        return False
-    return True
-
-
 def upslope_area_mfd(dem: np.ndarray, cellsize: float) -> np.ndarray:
     """Upslope contributing area at the cell inlet [m²]: (MFD flow accumulation − 1) × cell
     area on the pit-filled DEM [m] (routing kernels of :mod:`.kernels.routing`); 0 where the
-    DEM is nodata."""
+    DEM is nodata. The whole DEM in one piece (≈ 26 B/cell at the peak): the reference for
+    :func:`liangshan.accounting.tiling.upslope_area_tiled`, which the engine uses."""
     from liangshan.accounting.kernels import routing
 
     dem = np.asarray(dem)
@@ -223,25 +215,19 @@ def _float32_exact(ctx: Context, name: str) -> bool:
 
 def ls_raster(ctx: Context) -> xr.DataArray:
     """RUSLE LS on the grid: MFD upslope area, then Desmet & Govers L × Liu S block-wise with a
-    one-cell overlap. Routing needs the whole DEM in memory (routing runs per basin, DESIGN
-    §5); it runs as one task, persisted before the block-wise pass (on a cluster worker when a
-    dask.distributed client is active). L is uncapped and grows with the cell size: on coarse
-    grids (≥ 100 m) soil loss is inflated."""
+    one-cell overlap. The upslope area is routed tile by tile (tiles = the DEM's dask blocks,
+    :func:`liangshan.accounting.tiling.upslope_area_tiled`): the same result as routing the
+    whole DEM at once (:func:`upslope_area_mfd`) in about half its memory, with the filling
+    and flow directions on every core. It is computed here, before the block-wise pass (left
+    inside the pass, the scheduler would hold every other layer's blocks while it waits). L is
+    uncapped and grows with the cell size: on coarse grids (≥ 100 m) soil loss is inflated."""
+    from liangshan.accounting.tiling import upslope_area_tiled
+
     dem = ctx.layer("dem")
     cs = float(ctx.grid.spec.resolution[0])
-    if _routing_available():
-        # the whole DEM travels to the routing task: as float32 when that is exact (a float32
-        # or ≤ 16-bit integer source), half the bytes of the float64 layer
-        data = dem.data.astype(np.float32) if _float32_exact(ctx, "dem") else dem.data
-        up = da.from_delayed(dask.delayed(upslope_area_mfd)(data, cs), shape=dem.shape,
-                             dtype=np.float64).rechunk(dem.data.chunks)
-        # Routed before the block-wise pass (on the cluster, if one is active): left inside the
-        # pass, the scheduler computes and holds every other layer's blocks while the one
-        # routing task runs, since no block can finish without it (8 GB at 90 m, Guizhou).
-        up = up.persist()
-    else:  # pragma: no cover
-        up = da.zeros(dem.shape, chunks=dem.data.chunks)
-        ctx.notes.append("LS: no routing kernel, slope length = one cell (L underestimated)")
+    # the DEM is routed as float32 when that is exact (a float32 or ≤ 16-bit integer source)
+    data = dem.data.astype(np.float32) if _float32_exact(ctx, "dem") else dem.data
+    up = da.from_array(upslope_area_tiled(data, cs), chunks=dem.data.chunks)
     l_max = ctx.l_max
     if l_max is not None:
         ctx.notes.append(f"soil: RUSLE L capped at l_max = {l_max}")
