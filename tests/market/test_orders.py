@@ -149,7 +149,7 @@ def test_replay_self_trade_and_rules(db_session: Session) -> None:
     again = orders.place_order(s, SYSTEM, _o(c, "sell", 10, 2000, "k"))
     assert again.order.id == first.order.id and again.trades == []
     with pytest.raises(Conflict, match="other terms"):
-        orders.place_order(s, SYSTEM, _o(c, "sell", 10, 2010, "k"))
+        orders.place_order(s, SYSTEM, _o(c, "buy", 10, 2000, "k"))
     s.rollback()
     with pytest.raises(Conflict, match="its owner's resting order"):
         orders.place_order(s, SYSTEM, _o(c, "buy", 5, 2000, "self"))

@@ -298,8 +298,9 @@ def place_orders(session: Session, actor: Principal, orders: Sequence[OrderIn], 
         for data in orders:
             old = seen.get(data.idempotency_key)
             if old is not None:
-                if (old.instrument, old.org_id, old.side, old.kind, old.price_fen) != (
-                        data.instrument, data.org_id, data.side, data.kind, data.price_fen):
+                # the terms an amend cannot change (quantity and price it can)
+                if (old.instrument, old.org_id, old.side, old.kind) != (
+                        data.instrument, data.org_id, data.side, data.kind):
                     raise Conflict(f"idempotency key {data.idempotency_key!r} placed order "
                                    f"{old.id} with other terms", hint="use a new key per order")
                 rows.append(old)
