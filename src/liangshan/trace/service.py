@@ -308,14 +308,16 @@ def prepare_event(session: Session, actor: Principal, code: str, data: EventIn,
 
 
 def check_rules(session: Session, batch: TraceBatch, doc: dict[str, Any],
-                last_at: datetime | None = None) -> None:
+                last_at: datetime | None = None, org: Organisation | None = None) -> None:
     """Refuse an event that breaks a rule of the batch's history (see module docstring).
 
     ``last_at``: the batch's last event time when newer than the stored one (bulk recording).
+    ``org``: the recording organisation when the caller has it loaded (bulk recording).
     """
     step = BizStep(doc["why"]["biz_step"])
     t = parse_time(doc["when"]["event_time"])
-    org = session.get(Organisation, doc["who"]["org_id"])
+    if org is None or org.id != doc["who"]["org_id"]:
+        org = session.get(Organisation, doc["who"]["org_id"])
     name = codes.display(batch.code)
     if batch.status == "recalled":
         raise Conflict(f"batch {name} was recalled; no further events may be recorded on it",
@@ -426,7 +428,8 @@ def _record(session: Session, actor: Principal, items: Sequence[tuple[str, Event
             signer: NoteSigner | None) -> list[dict[str, Any]]:
     """:func:`record_events`; returns the column values of the event rows written."""
     parsed = [codes.parse_code(code) for code, _ in items]
-    wanted = {p.batch_code for p in parsed}
+    batch_codes = [p.batch_code for p in parsed]  # computed (check character) once each
+    wanted = set(batch_codes)
     # The rules read no JSON column of a batch: decoding them was a third of the load.
     batches = {b.code: b for b in session.scalars(select(TraceBatch).where(
         TraceBatch.code.in_(wanted)).options(defer(TraceBatch.origin_parcels),
@@ -453,11 +456,11 @@ def _record(session: Session, actor: Principal, items: Sequence[tuple[str, Event
     orgs: dict[int | None, Organisation] = {}
     keys: dict[int, tuple[str, Callable[[bytes], bytes]]] = {}
     applied: set[str] = set()  # sales and recalls, audited by _apply
-    for p, (_code, data) in zip(parsed, items, strict=True):
+    for p, batch_code, (_code, data) in zip(parsed, batch_codes, items, strict=True):
         org = orgs.get(data.org_id)
         if org is None:
             org = orgs[data.org_id] = acting_org(session, actor, data.org_id)
-        batch = batches.get(p.batch_code)
+        batch = batches.get(batch_code)
         if batch is None or p.serial_number > batch.items_issued:
             get_batch(session, p.code)  # raises the precise NotFound
             raise NotFound(f"unknown batch {codes.display(p.batch_code)}")  # pragma: no cover
@@ -468,7 +471,7 @@ def _record(session: Session, actor: Principal, items: Sequence[tuple[str, Event
         doc = build_document(org.id, key_id, data.biz_step, data.event_time,
                              {"batch": batch.code}, data.where.model_dump(mode="json"),
                              _how(data), data.corrects)
-        check_rules(session, batch, doc, last_at.get(batch.id))
+        check_rules(session, batch, doc, last_at.get(batch.id), org)
         t = data.event_time.astimezone(UTC)
         signed = signing.signed_bytes(doc)
         pending.append((batch, doc, signed, sign(signed), t))
