@@ -109,3 +109,25 @@ def test_matches_a_naive_model(seq):
     asks = [m[2] for m in model if m[1] == SELL]
     assert book.best(BUY) == (max(bids) if bids else None)
     assert book.best(SELL) == (min(asks) if asks else None)
+
+
+def test_caller_numbered_orders_restore_and_renumber():
+    """A persisted book numbers orders itself, rests stored orders without matching them,
+    and renames a stand-in id once the database assigns the real one."""
+    book = OrderBook()
+    book.restore(10, SELL, 1010, 4, "a")
+    book.restore(11, SELL, 1010, 6, "b")  # same level, later priority
+    book.restore(12, BUY, 990, 5, "c")
+    assert [(o.id, o.qty) for o in book.resting()] == [(12, 5), (10, 4), (11, 6)]
+    with pytest.raises(InvalidInput):
+        book.restore(10, BUY, 980, 1, "d")
+    oid, fills = book.submit(BUY, 3, 1010, "e", oid=-1)
+    assert oid == -1 and [(f.maker_id, f.qty) for f in fills] == [(10, 3)]
+    oid, fills = book.submit(BUY, 2, 1000, "e", oid=-2)  # rests under the stand-in
+    assert fills == [] and book.get(-2).qty == 2
+    book.renumber(-2, 13)
+    assert book.get(13).id == 13 and book.depth(BUY) == [(1000, 2), (990, 5)]
+    with pytest.raises(NotFound):
+        book.get(-2)
+    with pytest.raises(InvalidInput):
+        book.submit(SELL, 1, 1100, "f", oid=13)  # already resting
