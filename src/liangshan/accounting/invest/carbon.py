@@ -1,4 +1,4 @@
-"""InVEST 3.20.2-compatible Carbon storage and sequestration, vectorised and in memory.
+"""InVEST 3.20.2-compatible Carbon storage and sequestration, streamed strip by strip.
 
 Method [V] (natcap.invest 3.20.2 ``carbon/carbon.py``, INVEST_NOTES §3.2)::
 
@@ -14,6 +14,9 @@ so storage rasters match InVEST bit for bit. Outputs (``results_suffix`` appende
 ``npv_alt.tif`` (float32, nodata float32 max) and ``raster_values_summary.csv``. The per-pool
 intermediate rasters InVEST writes (``intermediate_outputs/c_*_bas.tif``) are not written.
 Baseline and alternate LULC must share pixel size and raster size (InVEST's rule).
+One fused kernel per 256-row strip looks up storage, takes the change and NPV and adds the
+summary sums (float64); strips are read, computed and written in turn
+(``stream.run_strips``), so memory does not grow with the raster.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from liangshan.accounting.invest import check_args
+from liangshan.accounting.invest import check_args, stream
 from liangshan.accounting.invest import io as iio
 from liangshan.errors import InvalidInput
 
@@ -63,36 +66,66 @@ def carbon_density_lookup(pools: pd.DataFrame) -> dict[int, float]:
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _valid_sum(values, nd):
-    """Σ of values not close to nd (numpy.isclose tolerances), float64, chunked in parallel."""
-    nchunks = 16
-    step = (values.size + nchunks - 1) // nchunks
-    partial = np.zeros(nchunks)
-    tol = 1e-8 + 1e-5 * abs(nd)
-    for c in numba.prange(nchunks):
-        acc = 0.0
-        for i in range(c * step, min((c + 1) * step, values.size)):
-            v = np.float64(values[i])
-            if abs(v - nd) > tol:
-                acc += v
-        partial[c] = acc
-    return partial.sum()
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _change_kernel(bas, alt, nd, change):
-    """C_alt − C_bas in float32 where both are valid, else nd (raster_map's rule)."""
-    tol = 1e-8 + 1e-5 * abs(nd)
+def _carbon_kernel(bas, b_nd, b_has, alt, a_nd, a_has, has_alt, lo, known, density, const,
+                   has_npv, s_bas, s_alt, change, npv, totals):
+    """One strip: storage by table look-up (Mg C/ha, −1 for LULC nodata), change where both
+    are valid (raster_map's rule), NPV = change · constant, and the float64 sums of the valid
+    pixels of each output added to ``totals`` [bas, alt, change, npv]. Returns the number of
+    valid codes missing from the table."""
+    missing = 0
+    t_bas = 0.0
+    t_alt = 0.0
+    t_chg = 0.0
+    t_npv = 0.0
+    nd = np.float32(CARBON_NODATA)
+    tol = 1e-8 + 1e-5 * abs(CARBON_NODATA)
     for i in numba.prange(bas.size):
-        if abs(np.float64(bas[i]) - nd) > tol and abs(np.float64(alt[i]) - nd) > tol:
-            change[i] = alt[i] - bas[i]
+        vb = nd
+        c = bas[i]
+        if not (b_has and c == b_nd):
+            k = np.int64(c) - lo
+            if k < 0 or k >= known.size or not known[k]:
+                missing += 1
+            else:
+                vb = density[k]
+        s_bas[i] = vb
+        ok_b = abs(np.float64(vb) - CARBON_NODATA) > tol
+        if ok_b:
+            t_bas += np.float64(vb)
+        if not has_alt:
+            continue
+        va = nd
+        c = alt[i]
+        if not (a_has and c == a_nd):
+            k = np.int64(c) - lo
+            if k < 0 or k >= known.size or not known[k]:
+                missing += 1
+            else:
+                va = density[k]
+        s_alt[i] = va
+        ok_a = abs(np.float64(va) - CARBON_NODATA) > tol
+        if ok_a:
+            t_alt += np.float64(va)
+        if ok_a and ok_b:
+            d = va - vb
+            change[i] = d
+            if abs(np.float64(d) - CARBON_NODATA) > tol:
+                t_chg += np.float64(d)
+                if has_npv:
+                    p = d * const
+                    npv[i] = p
+                    t_npv += np.float64(p)
+            elif has_npv:
+                npv[i] = np.float32(NPV_NODATA)
         else:
             change[i] = nd
-
-
-def _summary_total(array: np.ndarray, nodata: float, pixel_area: float) -> float:
-    """Σ valid pixels (Mg C/ha) · pixel area (m²) / 10 000 = Mg C."""
-    return float(_valid_sum(array.ravel(), float(nodata))) * pixel_area / 10_000.0
+            if has_npv:
+                npv[i] = np.float32(NPV_NODATA)
+    totals[0] += t_bas
+    totals[1] += t_alt
+    totals[2] += t_chg
+    totals[3] += t_npv
+    return missing
 
 
 def execute(args: dict[str, Any]) -> None:
@@ -120,51 +153,64 @@ def execute(args: dict[str, Any]) -> None:
         )
 
     pools = iio.read_table(args["carbon_pools_path"], "lucode", POOLS, label="carbon_pools_path")
-    density = carbon_density_lookup(pools)
+    table = stream.CodeTable([carbon_density_lookup(pools)])
     paths = {"bas": args["lulc_bas_path"]}
     if calc_seq and args.get("lulc_alt_path"):
         paths["alt"] = args["lulc_alt_path"]
-    lulc = iio.read_rasters_parallel({k: v for k, v in paths.items()})
-    if "alt" in lulc:
-        b, a = lulc["bas"], lulc["alt"]
+    specs = {k: stream.raster_spec(p, label=f"lulc_{k}_path") for k, p in paths.items()}
+    grid = specs["bas"]
+    if "alt" in specs:
+        b, a = specs["bas"], specs["alt"]
         if b.shape != a.shape or tuple(map(abs, b.pixel_size)) != tuple(map(abs, a.pixel_size)):
             raise InvalidInput(
                 f"lulc_bas_path and lulc_alt_path differ: raster size {b.shape[::-1]} vs "
                 f"{a.shape[::-1]}, pixel size {b.pixel_size} vs {a.pixel_size}",
                 hint="resample the alternate LULC onto the baseline grid")
+    has_alt = "alt" in specs
+    has_npv = has_alt and const is not None
+    outputs = [("c_storage_bas", CARBON_NODATA)]
+    if has_alt:
+        outputs += [("c_storage_alt", CARBON_NODATA), ("c_change_bas_alt", CARBON_NODATA)]
+    if has_npv:
+        outputs.append(("npv_alt", NPV_NODATA))
+    totals = np.zeros(4)
 
-    storage: dict[str, np.ndarray] = {}
-    for scen, r in lulc.items():
-        storage[scen] = iio.reclassify(
-            r.array, r.nodata, density, CARBON_NODATA, label=f"lulc_{scen}_path",
-            table_label="carbon_pools_path")
-    grid = lulc["bas"]
-    jobs = [(iio.output_path(ws, f"c_storage_{s}.tif", suffix), arr, lulc[s], CARBON_NODATA)
-            for s, arr in storage.items()]
-    rows = [("Baseline Carbon Storage", "c_storage_bas", storage["bas"], CARBON_NODATA,
-             "metric_ton")]
-    if "alt" in storage:
-        change = np.empty(grid.shape, dtype=np.float32)
-        _change_kernel(storage["bas"].ravel(), storage["alt"].ravel(), CARBON_NODATA,
-                       change.ravel())
-        jobs.append((iio.output_path(ws, "c_change_bas_alt.tif", suffix), change, grid,
-                     CARBON_NODATA))
-        rows += [("Alternate Carbon Storage", "c_storage_alt", storage["alt"], CARBON_NODATA,
-                  "metric_ton"),
-                 ("Change in Carbon Storage", "c_change_bas_alt", change, CARBON_NODATA,
-                  "metric_ton")]
-        if const is not None:
-            npv = np.full(grid.shape, NPV_NODATA, dtype=np.float32)
-            ok_c = ~iio.nodata_mask(change, CARBON_NODATA)
-            np.multiply(change, np.float32(const), out=npv, where=ok_c)
-            jobs.append((iio.output_path(ws, "npv_alt.tif", suffix), npv, grid, NPV_NODATA))
-            rows.append(("Net Present Value of Carbon Change", "npv_alt", npv, NPV_NODATA,
-                         "currency"))
-    iio.write_rasters_parallel(jobs)
+    with stream.small_gdal_cache():
+        # InVEST stacks the two maps pixel by pixel (same size, no alignment): each is read
+        # on its own grid
+        readers = [stream.GridReader(paths[k], specs[k], label=f"lulc_{k}_path")
+                   for k in paths]
+        writers = [stream.GridWriter(iio.output_path(ws, f"{stem}.tif", suffix), specs["bas"]
+                                     if stem != "c_storage_alt" else specs["alt"],
+                                     np.float32, nd) for stem, nd in outputs]
+        nodatas = [r.nodata for r in readers]
 
+        def compute(r0: int, r1: int, arrays: list[np.ndarray]) -> list[np.ndarray]:
+            codes = [table.kernel_codes(np.ascontiguousarray(a).ravel(), nd)
+                     for a, nd in zip(arrays, nodatas, strict=True)]
+            (bas, b_nd, b_has), (alt, a_nd, a_has) = codes[0], codes[-1]
+            o = [np.empty(arrays[0].shape, dtype=np.float32) for _ in range(4)]
+            missing = _carbon_kernel(
+                bas, b_nd, b_has, alt, a_nd, a_has, has_alt, table.lo, table.known,
+                table.lut[0], np.float32(const or 0.0), has_npv, o[0].ravel(), o[1].ravel(),
+                o[2].ravel(), o[3].ravel(), totals)
+            if missing:
+                for key, arr, nd in zip(paths, arrays, nodatas, strict=True):
+                    table.check(arr, nd, f"lulc_{key}_path", "carbon_pools_path")
+            return o[:len(outputs)]
+
+        stream.run_strips(readers, writers, compute, grid.shape[0])
+
+    labels = {"c_storage_bas": ("Baseline Carbon Storage", 0, "metric_ton"),
+              "c_storage_alt": ("Alternate Carbon Storage", 1, "metric_ton"),
+              "c_change_bas_alt": ("Change in Carbon Storage", 2, "metric_ton"),
+              "npv_alt": ("Net Present Value of Carbon Change", 3, "currency")}
+    order = ["c_storage_bas", "c_storage_alt", "c_change_bas_alt", "npv_alt"]
+    done = {stem for stem, _ in outputs}
     summary = pd.DataFrame(
-        [{"Raster": label,
-          "Total": _summary_total(arr, nd, grid.pixel_area),
-          "Units": units,
-          "Filename": f"{stem}{suffix}.tif"} for label, stem, arr, nd, units in rows])
+        [{"Raster": labels[stem][0],
+          # Σ valid pixels (Mg C/ha or currency/ha) · pixel area (m²) / 10 000
+          "Total": float(totals[labels[stem][1]]) * grid.pixel_area / 10_000.0,
+          "Units": labels[stem][2],
+          "Filename": f"{stem}{suffix}.tif"} for stem in order if stem in done])
     iio.write_csv(iio.output_path(ws, "raster_values_summary.csv", suffix), summary)

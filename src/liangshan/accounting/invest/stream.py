@@ -462,3 +462,10 @@ class CodeTable:
                 table_label: str) -> InvalidInput:
         """The error naming the valid codes of ``codes`` that have no row."""
         return iio._missing_codes_error(codes, nodata, self.keys, label, table_label)
+
+    def check(self, codes: np.ndarray, nodata: float | None, label: str,
+              table_label: str) -> None:
+        """Raise :meth:`missing`'s error if a valid code of ``codes`` has no row."""
+        present = np.unique(codes[~iio.nodata_mask(codes, nodata)]).astype(np.int64)
+        if np.setdiff1d(present, self.keys).size:
+            raise self.missing(codes, nodata, label, table_label)
