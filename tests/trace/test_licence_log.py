@@ -167,3 +167,20 @@ def test_licence_rows_record_their_latest_leaf(world, branded):
     _b, lic, _batch = branded
     row = s.get(BrandLicence, lic.id)
     assert row is not None and row.log_index == _states(s, lic.number)[-1][0]
+
+
+def test_licences_granted_before_logging_are_flagged_until_backfilled(world, branded):
+    """A row without a logged state (as after migration 0008) fails the page and log verify;
+    log_unlogged_licences logs its current state once, and both pass again."""
+    s = world.session
+    _b, lic, batch = branded
+    tamper(s, ("UPDATE trace_brand_licences SET log_index = NULL WHERE id = :i",
+               {"i": lic.id}))
+    # the grant leaf stays in the log: a NULL row is also "not its latest state"
+    assert public.public_view(s, batch.code)["brand"]["licence"]["log"]["status"] == "failed"
+    assert [r.number for r in brands.log_unlogged_licences(s, SYSTEM)] == [lic.number]
+    assert brands.log_unlogged_licences(s, SYSTEM) == []
+    s.commit()
+    assert _states(s, lic.number)[-1][1]["change"] == "backfill"
+    assert [p for p in ledger.verify_log(s) if p.table == "trace_brand_licences"] == []
+    assert public.public_view(s, batch.code)["brand"]["licence"]["log"]["status"] == "verified"

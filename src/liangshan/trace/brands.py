@@ -244,6 +244,24 @@ def expire_licences(session: Session, actor: Principal, on: date | None = None
     return rows
 
 
+def log_unlogged_licences(session: Session, actor: Principal) -> list[BrandLicence]:
+    """Log the current state of every licence granted before licence changes were logged
+    (``log_index`` empty after migration 0008), as change ``backfill``; returns them.
+
+    Until then their public pages say the licence cannot be checked against the log.
+    What such a licence was before this moment cannot be proven; only from now on.
+    """
+    actor.require_role(Role.PROVINCE_ADMIN)
+    rows = list(session.scalars(select(BrandLicence).where(BrandLicence.log_index.is_(None))
+                                .order_by(BrandLicence.id)))
+    codes = {b.id: b.code for b in session.scalars(select(Brand))} if rows else {}
+    for row in rows:
+        _log_state(session, row, codes[row.brand_id], "backfill")
+        record(session, actor, "log_state", "trace_brand_licence", row.number,
+               detail={"log_index": row.log_index})
+    return rows
+
+
 @dataclass(frozen=True)
 class LicenceCheck:
     """The outcome of checking a brand claim: ``ok`` and a reason a person can read."""
