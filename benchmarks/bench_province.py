@@ -17,9 +17,9 @@ records when each progress stage started. Peak memory is the child's ``VmHWM`` (
 imports, warm-up and the dask thread pool included). The parent polls the child's ``VmRSS`` and
 kills its process group above ``--max-rss-gib`` (the development machine is shared) or after
 ``--timeout`` seconds; the row then says so. ``--routing`` adds a row for the LS routing step
-alone (pit filling, MFD flow direction and accumulation on the whole DEM), ``--no-soil`` one for
-the account without the four soil indicators (everything but the routing), ``--only KIND`` runs
-one of these alone.
+alone (``tiling.upslope_area_tiled``: tiled pit filling and MFD flow directions, then the
+accumulation), ``--no-soil`` one for the account without the four soil indicators
+(everything but the routing), ``--only KIND`` runs one of these alone.
 """
 
 from __future__ import annotations
@@ -50,15 +50,17 @@ def _status_kib(pid: int | str, field: str) -> int:
 
 def _warm_up() -> None:
     """Compile/load the numba kernels and GDAL on a 64 × 64 grid (excluded from timing)."""
+    import dask.array as da
     import numpy as np
 
     from liangshan.accounting.kernels import terrain
-    from liangshan.accounting.physical_terms import upslope_area_mfd
+    from liangshan.accounting.tiling import upslope_area_tiled
 
     rng = np.random.default_rng(0)
     dem = np.cumsum(rng.random((64, 64)), axis=0) * 10.0
-    up = upslope_area_mfd(dem, 30.0)
-    upslope_area_mfd(dem.astype(np.float32), 30.0)  # the float32 specialisation too
+    up = upslope_area_tiled(da.from_array(dem, chunks=32), 30.0)
+    # the float32 specialisation too
+    upslope_area_tiled(da.from_array(dem.astype(np.float32), chunks=32), 30.0)
     terrain.ls_factor(dem, up, 30.0)
 
 
@@ -73,7 +75,7 @@ def child_main(a: argparse.Namespace) -> None:
     study = StudyArea.open(a.study)
     result: dict = {"warm_s": time.perf_counter() - t_import}
     if a.child == "routing":
-        from liangshan.accounting.physical_terms import upslope_area_mfd
+        from liangshan.accounting.tiling import upslope_area_tiled
 
         g = open_grid(study, resolution_m=a.resolution, chunk=a.chunk)
         dem = g.layer("dem").data
@@ -83,12 +85,10 @@ def child_main(a: argparse.Namespace) -> None:
             if src.dtypes[0] == "float32":  # as ls_raster does: float32 when that is exact
                 dem = dem.astype("float32")
         t0 = time.perf_counter()
-        arr = dem.compute()
+        up = upslope_area_tiled(dem, a.resolution)
         t1 = time.perf_counter()
-        up = upslope_area_mfd(arr, a.resolution)
-        t2 = time.perf_counter()
-        result.update(run_s=t2 - t0, stages={"read DEM": t1 - t0, "routing": t2 - t1},
-                      cells=int(arr.size), valid=int((up >= 0).sum()))
+        result.update(run_s=t1 - t0, stages={"routing tile by tile (DEM read included)": t1 - t0},
+                      cells=int(up.size), valid=int((up > 0).sum()))
     else:
         stages: list[tuple[str, float]] = []
 

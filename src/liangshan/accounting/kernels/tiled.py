@@ -25,7 +25,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from liangshan.accounting.kernels.flats import COL_OFFSETS, ROW_OFFSETS
+from liangshan.accounting.kernels.flats import (
+    COL_OFFSETS,
+    ROW_OFFSETS,
+    _heap_grow,
+    _heap_pop,
+    _heap_push,
+    fill_pits,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -81,6 +88,18 @@ def _grow(buf, n):
 
 
 @njit(cache=True, nogil=True)
+def _grow_edges(ea, eb, ew):
+    n = ea.size
+    a2 = np.empty(2 * n, dtype=ea.dtype)
+    b2 = np.empty(2 * n, dtype=eb.dtype)
+    w2 = np.empty(2 * n, dtype=ew.dtype)
+    a2[:n] = ea
+    b2[:n] = eb
+    w2[:n] = ew
+    return a2, b2, w2
+
+
+@njit(cache=True, nogil=True)
 def _flood(dem, valid, seeds_z, labelled):
     """Priority-flood of one tile (Barnes et al. 2014, with a pit queue, and a first
     breadth-first pass over everything that never descends from a seed, as ``fill_pits``).
@@ -125,7 +144,9 @@ def _flood(dem, valid, seeds_z, labelled):
                 continue
             closed[i] = True
             level[r, c] = z
-            keys, vals, size = _push(keys, vals, size, z, i)
+            if size == keys.size:
+                keys, vals = _heap_grow(keys, vals)
+            size = _heap_push(keys, vals, size, z, i)
     ea = np.empty(256, dtype=np.int32)
     eb = np.empty(256, dtype=np.int32)
     ew = np.empty(256, dtype=np.float64)
@@ -135,7 +156,7 @@ def _flood(dem, valid, seeds_z, labelled):
     fifo = np.empty(n, dtype=np.int64)
     qt = 0
     while size > 0:
-        i, size = _pop(keys, vals, size)
+        i, size = _heap_pop(keys, vals, size)
         fifo[qt] = i
         qt += 1
     qh = 0
@@ -155,9 +176,8 @@ def _flood(dem, valid, seeds_z, labelled):
             j = rr * nc + cc
             if closed[j]:
                 if labelled and label[rr, cc] != lab:
-                    ea = _grow(ea, ne)
-                    eb = _grow(eb, ne)
-                    ew = _grow(ew, ne)
+                    if ne == ea.size:
+                        ea, eb, ew = _grow_edges(ea, eb, ew)
                     ea[ne] = lab
                     eb[ne] = label[rr, cc]
                     ew[ne] = max(lc, level[rr, cc])
@@ -173,7 +193,9 @@ def _flood(dem, valid, seeds_z, labelled):
             fifo[qt] = j
             qt += 1
         if spill:
-            keys, vals, size = _push(keys, vals, size, lc, i)
+            if size == keys.size:
+                keys, vals = _heap_grow(keys, vals)
+            size = _heap_push(keys, vals, size, lc, i)
     # pass 2: priority-flood the depressions from the cells bordering them
     pit = fifo  # reused as the pit queue
     ph = 0
@@ -186,7 +208,7 @@ def _flood(dem, valid, seeds_z, labelled):
                 ph = 0
                 pt = 0
         else:
-            i, size = _pop(keys, vals, size)
+            i, size = _heap_pop(keys, vals, size)
         r = i // nc
         c = i % nc
         lc = level[r, c]
@@ -199,9 +221,8 @@ def _flood(dem, valid, seeds_z, labelled):
             j = rr * nc + cc
             if closed[j]:
                 if labelled and label[rr, cc] != lab:
-                    ea = _grow(ea, ne)
-                    eb = _grow(eb, ne)
-                    ew = _grow(ew, ne)
+                    if ne == ea.size:
+                        ea, eb, ew = _grow_edges(ea, eb, ew)
                     ea[ne] = lab
                     eb[ne] = label[rr, cc]
                     ew[ne] = max(lc, level[rr, cc])
@@ -216,7 +237,9 @@ def _flood(dem, valid, seeds_z, labelled):
                 pt += 1
             else:
                 level[rr, cc] = z
-                keys, vals, size = _push(keys, vals, size, z, j)
+                if size == keys.size:
+                    keys, vals = _heap_grow(keys, vals)
+                size = _heap_push(keys, vals, size, z, j)
     return level, label, ea, eb, ew, ne, nlab
 
 
@@ -247,17 +270,17 @@ def flood_labels(dem: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.nda
 def fill_seeded(dem: np.ndarray, valid: np.ndarray, perimeter_z: np.ndarray) -> np.ndarray:
     """Exact filled heights [m] of a tile given the filled heights of its perimeter cells.
 
-    ``perimeter_z`` is a tile-shaped array holding the final filled height of each
-    perimeter cell (anything elsewhere is ignored). Priority-flood from those seeds and from
-    the cells next to invalid ones inside the tile: a cell's height is the lowest, over the
-    paths to a seed, of the highest point of the path (the seed counting at its filled
-    height), which is the whole-grid definition restricted to the tile. Float64 output; NaN
-    where invalid.
+    ``perimeter_z`` is a tile-shaped array holding the final filled height of each valid
+    perimeter cell (anything elsewhere is ignored). A cell's filled height is the lowest,
+    over the paths to an outlet, of the highest point of the path; a path leaving the tile
+    crosses its perimeter, where the rest of the path is worth the perimeter cell's filled
+    height. So this is ``fill_pits`` of the tile with its perimeter raised to those heights:
+    the perimeter is the array's edge, hence the outlets. Float64 output; NaN where invalid.
     """
-    seeds = np.full(dem.shape, np.inf)
-    seeds[[0, -1], :] = perimeter_z[[0, -1], :]
-    seeds[:, [0, -1]] = perimeter_z[:, [0, -1]]
-    level = _flood(dem, valid, seeds, False)[0]
+    raised = np.where(valid, dem, 0).astype(np.float64)
+    for rows, cols in ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)):
+        raised[rows, cols] = np.where(valid[rows, cols], perimeter_z[rows, cols], 0.0)
+    level = fill_pits(raised, valid)
     level[~valid] = np.nan
     return level
 
