@@ -126,6 +126,36 @@ def trace_labels(
     console.print(f"{len(items)} item codes, {len(pages)} sheet(s) in {out}")
 
 
+@trace_app.command("expire-licences")
+def trace_expire_licences(
+    on: Annotated[str | None, typer.Option(help="date YYYY-MM-DD (default: today, UTC)")] = None,
+) -> None:
+    """Expire brand licences whose validity has ended, logging each new state (run daily)."""
+    from datetime import date
+
+    from liangshan.errors import InvalidInput
+    from liangshan.trace.brands import expire_licences
+
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise InvalidInput(f"--on {on!r} is not a date", hint="write it as YYYY-MM-DD") from None
+    with session_scope(_engine()) as session:
+        rows = expire_licences(session, SYSTEM, day)
+        numbers = [r.number for r in rows]
+    console.print(f"{len(numbers)} licence(s) expired" + (": " + ", ".join(numbers) if numbers else ""))
+
+
+@trace_app.command("log-licences")
+def trace_log_licences() -> None:
+    """Log the current state of licences granted before licence changes were logged (once)."""
+    from liangshan.trace.brands import log_unlogged_licences
+
+    with session_scope(_engine()) as session:
+        n = len(log_unlogged_licences(session, SYSTEM))
+    console.print(f"{n} licence(s) logged")
+
+
 @market_app.command("report")
 def market_report(
     instrument: Annotated[str | None, typer.Option(help="one instrument code")] = None,

@@ -184,3 +184,27 @@ def test_licences_granted_before_logging_are_flagged_until_backfilled(world, bra
     assert _states(s, lic.number)[-1][1]["change"] == "backfill"
     assert [p for p in ledger.verify_log(s) if p.table == "trace_brand_licences"] == []
     assert public.public_view(s, batch.code)["brand"]["licence"]["log"]["status"] == "verified"
+
+
+def test_the_daily_expiry_command_expires_and_logs_ended_licences(world, branded, db_engine):
+    s = world.session
+    _b, lic, _batch = branded
+    env = {**os.environ, "LIANGSHAN_DATABASE_URL":
+           db_engine.url.render_as_string(hide_password=False)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "liangshan.cli", "trace", *args],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    bad = run("expire-licences", "--on", "2099-13-01")
+    assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
+    early = run("expire-licences", "--on", "2098-12-31")
+    assert early.returncode == 0 and "0 licence(s) expired" in early.stdout
+    due = run("expire-licences", "--on", "2099-01-01")
+    assert due.returncode == 0 and lic.number in due.stdout, due.stdout + due.stderr
+    s.expire_all()
+    assert s.get(BrandLicence, lic.id).status == "expired"
+    assert _states(s, lic.number)[-1][1]["change"] == "expire"
+    assert ledger.verify_log(s) == []
+    assert "0 licence(s) logged" in run("log-licences").stdout
