@@ -14,7 +14,7 @@ Because the lock is held until the transaction ends, the log's tail (size, last
 time, the right edge of the tree) read by the first append of a transaction stays
 true for the rest of it: later appends in the same transaction reuse it from
 ``session.info`` and only insert. :func:`append_leaves` appends a whole batch with
-one lock, one tail read and two multi-row inserts.
+one lock, one tail read and two bulk inserts (``COPY`` on PostgreSQL, :mod:`liangshan.db_bulk`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, func, insert, literal, select, text
+from sqlalchemy import LargeBinary, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
+from liangshan.db_bulk import insert_rows
 from liangshan.errors import DatabaseError, InvalidInput, NotFound
 from liangshan.ledger import merkle
 from liangshan.ledger.merkle import Node
@@ -168,7 +169,7 @@ def append_leaves(session: Session, items: Sequence[tuple[str, bytes | Mapping[s
     """Append leaves in order; returns ``(index, leaf_hash)`` of each (hash: 32 bytes).
 
     The same rows as :func:`append_leaf` called once per item, in one lock, one read
-    of the log's tail (none if this transaction appended before) and one multi-row
+    of the log's tail (none if this transaction appended before) and one bulk
     insert per table; the subtree hashes the batch completes are computed in memory.
     Every item is checked before anything is written. ``items`` are ``(kind,
     payload)`` as for :func:`append_leaf`.
@@ -208,9 +209,8 @@ def append_leaves(session: Session, items: Sequence[tuple[str, bytes | Mapping[s
             level, node = level + 1, node >> 1
             nodes.append({"level": level, "node_index": node, "hash": h})
         frontier.append((level, node, h))
-    session.execute(insert(LogLeaf), leaves)
-    if nodes:
-        session.execute(insert(LogNode), nodes)
+    insert_rows(session, LogLeaf, leaves)  # COPY on PostgreSQL: no per-row statement
+    insert_rows(session, LogNode, nodes)
     session.info[_TAIL_KEY] = _Tail(end, created_at, frontier, tail.owner, tail.savepoint)
     return out
 

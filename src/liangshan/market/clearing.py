@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
+from liangshan.db_bulk import insert_objects
 from liangshan.errors import Conflict, InvalidInput
 from liangshan.identity.access import Principal
 from liangshan.identity.models import Role
@@ -269,8 +270,8 @@ def settle_batch(session: Session, actor: Principal, trades: Sequence[TradeIn], 
     _write_blocks(session, plan, [u.id] * len(rows))
     for r in rows:
         r.unit_entry_id, r.money_entry_id = u.id, m.id
-    session.add_all(rows)
-    session.flush()
+    insert_objects(session, rows)
+    session.flush()  # the superseded blocks
     record(session, actor, "settle_batch", "market_trade", batch_key,
            detail={"trades": len(rows), "unit_entry": u.id, "money_entry": m.id,
                    "log_index": leaf})
@@ -327,8 +328,8 @@ def settle_trades(session: Session, actor: Principal, trades: Sequence[TradeIn],
     _write_blocks(session, plan, [posted[2 * i].id for i in range(len(trades))])
     for i, r in enumerate(plan.rows):
         r.unit_entry_id, r.money_entry_id = posted[2 * i].id, posted[2 * i + 1].id
-    session.add_all(plan.rows)
-    session.flush()
+    insert_objects(session, plan.rows)  # plain rows: the ORM's INSERTs were a third of a cycle
+    session.flush()  # the superseded blocks
     record(session, actor, "settle_cycle", "market_trade", cycle_key,
            detail={"trades": len(plan.rows), "first_trade": plan.rows[0].id,
                    "last_trade": plan.rows[-1].id})
@@ -398,4 +399,4 @@ def _write_blocks(session: Session, plan: _Plan, entry_ids: Sequence[int]) -> No
     for oid, o in originals.items():
         if oid not in kept:
             o.status, o.closed_at = "superseded", now
-    session.add_all(new)
+    insert_objects(session, new)

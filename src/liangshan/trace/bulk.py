@@ -1,70 +1,11 @@
-"""Plain bulk inserts for the event feed: no unit of work, no ``RETURNING``.
+"""Plain bulk inserts for the event feed: the shared :mod:`liangshan.db_bulk` helpers.
 
-Recording events in bulk spent most of its time in the ORM (one instrumented object
-per row, flush bookkeeping) and in the driver splitting one huge multi-row ``INSERT …
-RETURNING``. Here rows are plain dicts; their ids are reserved first (PostgreSQL: one
-``nextval`` round trip for all; SQLite: ``max(id) + k`` under the write lock the log
-append already holds), then PostgreSQL receives them with ``COPY … FROM STDIN`` and
-SQLite with one ``executemany``. The rows written are those the ORM would write (same
-columns, JSON encoded by the engine's serializer, ``json.dumps``).
+Reserved ids in one round trip, ``COPY`` on PostgreSQL, one ``executemany`` on SQLite;
+kept under this name for trace's imports.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from liangshan.db_bulk import insert_rows, reserve_ids
 
-from sqlalchemy import JSON, Table, func, insert, select, text
-from sqlalchemy.orm import Session
-
-from liangshan.db import Base
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def reserve_ids(session: Session, model: type[Base], count: int) -> list[int]:
-    """``count`` fresh primary keys of ``model``'s table, ascending.
-
-    SQLite: valid only while this transaction holds the write lock (the caller has
-    written already, e.g. :func:`ledger.log.lock_log`).
-    """
-    if count == 0:
-        return []
-    table = _table(model)
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(text(
-            "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": table.name, "n": count})
-        return sorted(int(i) for (i,) in rows)
-    last = session.scalar(select(func.max(table.c.id))) or 0
-    return list(range(last + 1, last + 1 + count))
-
-
-def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]], *,
-                json_text: Mapping[str, Sequence[str]] | None = None) -> None:
-    """Insert ``rows`` (column → value, every row the same columns) into ``model``'s table.
-
-    ``json_text``: the JSON text of a column's values, row by row, when the caller has it
-    already (e.g. the canonical JSON it signed); PostgreSQL stores it instead of encoding
-    the value again. Same value either way.
-    """
-    if not rows:
-        return
-    table = _table(model)
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(table), list(rows))
-        return
-    columns = list(rows[0])
-    given = json_text or {}
-    encode = {c: json.dumps for c in columns if isinstance(table.c[c].type, JSON)}
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for n, row in enumerate(rows):
-            copy.write_row([given[c][n] if c in given
-                            else encode[c](row[c]) if c in encode and row[c] is not None
-                            else row[c] for c in columns])
+__all__ = ["insert_rows", "reserve_ids"]
