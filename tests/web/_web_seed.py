@@ -151,3 +151,50 @@ def login(client: TestClient, username: str) -> None:
                                                "csrf_token": csrf_token(client)},
                            follow_redirects=False)
     assert response.status_code == 303, response.text
+
+
+#: A sealed bid's price (fen per kg) that the public page must never show before the award.
+SEALED_BID_FEN = 1987
+#: The standing bid of the open ascending auction (fen per kg), shown to everyone.
+ASCENDING_BID_FEN = 1911
+
+
+def seed_market_users(engine: Engine) -> dict[str, int]:
+    """After :func:`seed_domains`: users of two market participants and two open auctions.
+
+    ``power`` (贵州某电力公司) and ``tech`` (贵阳某科技公司) log in as enterprise users of
+    their organisations. 遵义某化工公司 offers EMIS-COD in a sealed auction (``power`` bids
+    SEALED_BID_FEN) and in an ascending one (``tech`` bids ASCENDING_BID_FEN). Returns the
+    organisation ids and the auction ids.
+    """
+    from sqlalchemy import select
+
+    from liangshan.identity.models import Organisation
+    from liangshan.market import auctions
+    from liangshan.market.schemas import AuctionIn, BidIn
+
+    session = session_factory(engine)()
+    try:
+        org = {o.name.split()[0]: o.id for o in session.scalars(select(Organisation))}
+        ids = {"power": org["贵州某电力公司"], "tech": org["贵阳某科技公司"],
+               "chem": org["遵义某化工公司"]}
+        for username in ("power", "tech"):
+            identity.create_user(session, SYSTEM, UserIn(
+                username=username, display_name=username, password=PASSWORD, role=Role.ENTERPRISE,
+                organisation_id=ids[username]))
+        sealed = auctions.create_auction(session, SYSTEM, AuctionIn(
+            instrument="EMIS-COD", seller_org_id=ids["chem"], quantity=5_000, reserve_fen=1800,
+            idempotency_key="web:auction:sealed"))
+        auctions.place_bid(session, SYSTEM, sealed.id, BidIn(
+            org_id=ids["power"], quantity=1_000, price_fen=SEALED_BID_FEN,
+            idempotency_key="web:bid:sealed"))
+        ascending = auctions.create_auction(session, SYSTEM, AuctionIn(
+            instrument="EMIS-COD", seller_org_id=ids["chem"], quantity=2_000, reserve_fen=1800,
+            sealed=False, increment_fen=10, idempotency_key="web:auction:ascending"))
+        auctions.place_bid(session, SYSTEM, ascending.id, BidIn(
+            org_id=ids["tech"], quantity=1_000, price_fen=ASCENDING_BID_FEN,
+            idempotency_key="web:bid:ascending"))
+        session.commit()
+        return {**ids, "sealed": sealed.id, "ascending": ascending.id}
+    finally:
+        session.close()

@@ -27,7 +27,7 @@ from liangshan.errors import InvalidInput, NotFound
 from liangshan.market import service as market
 from liangshan.registry import service as registry
 from liangshan.registry.models import REGISTRY_CRS
-from liangshan.web import dashboard, geo
+from liangshan.web import dashboard, geo, market_view
 from liangshan.web.auth import WebPrincipal, WebSession
 from liangshan.web.i18n import pick_lang
 from liangshan.web.render import HtmlErrorRoute, page, secure_headers
@@ -182,11 +182,19 @@ def station_page(request: Request, session: WebSession, principal: WebPrincipal,
 
 
 @router.get("/web/market")
-def market_page(request: Request, session: WebSession, principal: WebPrincipal) -> Response:
-    """Instruments and their rules, the public registry report, recent trades, last closes."""
+def market_page(request: Request, session: WebSession, principal: WebPrincipal,
+                instrument: str | None = None) -> Response:
+    """Instruments and their rules, one instrument's order-book depth, open auctions, the
+    public registry report, recent trades, last closes; for a participant's user, its own
+    holdings, money and open orders and bids (:mod:`liangshan.web.market_view`)."""
     instruments = market.load_instruments()
+    chosen = (instrument or "").strip() or market_view.busiest_book(session, list(instruments))
+    market.get_instrument(chosen)   # an unknown code is a 404 naming the known ones
     trades = market.list_trades(session, limit=10**6)[-50:][::-1]
     # the latest recorded close of each instrument: the one before the end of the calendar
     closes = {code: market.previous_close(session, code, date.max) for code in instruments}
     return page(request, "market.html", principal, instruments=list(instruments.values()),
+                chosen=instruments[chosen], depth=market_view.book_depth(session, chosen),
+                auctions=market_view.open_auctions(session),
+                position=market_view.position(session, principal, instruments),
                 report=market.registry_report(session), trades=trades, closes=closes)

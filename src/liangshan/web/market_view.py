@@ -1,0 +1,122 @@
+"""What the market page shows, read through the market's services (no writes, no rules of its own).
+
+* the order book's depth of one instrument — best 5 levels per side (price fen per unit,
+  open quantity in the instrument's unit, number of orders), from
+  :func:`liangshan.market.orders.depth`;
+* the open auctions (单向竞价) with the bids *everyone* may see: an ascending auction's
+  standing bids without bidders; a sealed auction's bid count only. The page asks
+  :func:`liangshan.market.auctions.auction_view` as an anonymous viewer for this, so a
+  seller or staff member looking at the public list never puts a sealed amount on it;
+* a participant's own position — held and free units per instrument, money balance and
+  free money (fen; free = ledger balance less what open orders, lots and bids reserve,
+  :class:`liangshan.market.funds.Funds`), open orders, and its bids in open auctions.
+  Only a user of an organisation has a position, and it is only ever that organisation's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from liangshan.identity.access import Principal
+from liangshan.market import auctions, orders
+from liangshan.market import service as market
+from liangshan.market.funds import Funds
+from liangshan.market.instruments import Instrument
+from liangshan.market.models import BookOrder
+
+#: Price levels per side of the depth table.
+DEPTH_LEVELS = 5
+
+
+@dataclass
+class Level:
+    """One price level: ``price_fen`` per unit, ``quantity`` open units, ``orders`` count."""
+
+    price_fen: int
+    quantity: int
+    orders: int
+
+
+@dataclass
+class Depth:
+    bids: list[Level]   # best (highest) first
+    asks: list[Level]   # best (lowest) first
+
+    @property
+    def spread_fen(self) -> int | None:
+        """Best ask less best bid (fen), or None while a side is empty."""
+        if not self.bids or not self.asks:
+            return None
+        return self.asks[0].price_fen - self.bids[0].price_fen
+
+
+def busiest_book(session: Session, codes: list[str]) -> str:
+    """The instrument with the most open orders (the first code when every book is empty):
+    what a visitor who chose none sees first."""
+    counts = {code: int(n) for code, n in session.execute(
+        select(BookOrder.instrument, func.count()).where(BookOrder.status == "open")
+        .group_by(BookOrder.instrument))}
+    return max(codes, key=lambda c: (counts.get(c, 0), -codes.index(c)))
+
+
+def book_depth(session: Session, instrument: str) -> Depth:
+    raw = orders.depth(session, instrument, DEPTH_LEVELS)
+    return Depth(bids=[Level(*row) for row in raw["bids"]],
+                 asks=[Level(*row) for row in raw["asks"]])
+
+
+def open_auctions(session: Session) -> list[dict[str, Any]]:
+    """Open auctions, newest first, as an anonymous visitor may see them.
+
+    Each: id, instrument, quantity, reserve_fen, sealed, increment_fen, bid_count,
+    ``best_fen`` (the best standing bid of an ascending auction, None when sealed or
+    without bids), ``bids`` (ascending only) and ``opened`` (when the lot was offered).
+    """
+    shown = []
+    for row in auctions.list_auctions(session, status="open"):
+        view = auctions.auction_view(session, None, row.id)
+        prices = [b["price_fen"] for b in view["bids"]]
+        view["best_fen"] = max(prices) if prices and not row.sealed else None
+        view["opened"] = row.created_at
+        shown.append(view)
+    return shown
+
+
+@dataclass
+class Position:
+    """A participant's own holdings (units, fen) and its open orders and bids."""
+
+    org_id: int
+    cash_fen: int
+    free_cash_fen: int
+    units: list[dict[str, Any]] = field(default_factory=list)
+    open_orders: list[BookOrder] = field(default_factory=list)
+    bids: list[dict[str, Any]] = field(default_factory=list)
+
+
+def position(session: Session, principal: Principal | None,
+             instruments: dict[str, Instrument]) -> Position | None:
+    """The logged-in organisation's position, or None for anyone without an organisation."""
+    if principal is None or principal.organisation_id is None:
+        return None
+    org = principal.organisation_id
+    funds = Funds(session)
+    pos = Position(org_id=org, cash_fen=market.money_balance(session, org),
+                   free_cash_fen=funds.free_cash(org))
+    for code, inst in instruments.items():
+        held = market.unit_balance(session, code, org)
+        if held:
+            pos.units.append({"instrument": code, "unit": inst.unit, "held": held,
+                              "free": funds.free_units(code, org)})
+    pos.open_orders = orders.list_orders(session, principal, status="open")
+    for row in auctions.list_auctions(session, status="open"):
+        view = auctions.auction_view(session, principal, row.id)
+        for bid in view["bids"]:
+            if bid.get("bidder_org_id") == org:
+                pos.bids.append({**bid, "auction_id": row.id, "instrument": row.instrument,
+                                 "sealed": row.sealed})
+    return pos
