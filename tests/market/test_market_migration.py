@@ -1,4 +1,5 @@
-"""Migrations 0007_market and 0008_market_orders create exactly the models' market tables."""
+"""Migrations 0007_market, 0008_market_orders and 0009_market_agreements create exactly
+the models' market tables."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from liangshan.market import models  # noqa: F401 — registers the market table
 
 def test_migration_matches_the_models(db_engine: Engine) -> None:
     market = {t for t in Base.metadata.tables if t.startswith("market_")}
-    assert len(market) == 12
+    assert len(market) == 15
     assert market <= set(inspect(db_engine).get_table_names())
     with db_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

@@ -1,8 +1,9 @@
 """Stateful property test: any sequence of issue / deposit / transfer / order / cancel /
-trade / retire — in the in-memory board and in the persisted order book — keeps units and
+trade / retire — in the in-memory board, the persisted order book and the persisted
+listed-agreement board (post, accept, withdraw) — keeps units and
 money conserved, nothing negative, every serial in exactly one place, the model's
-balances equal to the ledger's, open sell orders within holdings and open buy orders
-within money (no double-selling), and the log verified."""
+balances equal to the ledger's, open sell orders and listings within holdings and open buy
+orders and listings within money (no double-selling across venues), and the log verified."""
 
 from __future__ import annotations
 
@@ -16,17 +17,24 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import Engine, func, inspect, select, text
 
 from liangshan.db import make_engine, session_factory
-from liangshan.errors import Conflict
+from liangshan.errors import Conflict, InvalidInput
 from liangshan.identity.access import SYSTEM
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
-from liangshan.market import orders, service
+from liangshan.market import agreements, orders, service
 from liangshan.market.funds import cost_fen
 from liangshan.market.instruments import get_instrument
-from liangshan.market.models import BookOrder
+from liangshan.market.models import BookOrder, ListedOrder
 from liangshan.market.modes import ListedBoard, Mode
 from liangshan.market.orderbook import BUY, SELL
-from liangshan.market.schemas import OrderIn, RetireIn, TradeIn, TransferIn
+from liangshan.market.schemas import (
+    AcceptIn,
+    ListedIn,
+    OrderIn,
+    RetireIn,
+    TradeIn,
+    TransferIn,
+)
 
 from .helpers import issue_project, org
 
@@ -145,16 +153,63 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                 self.fees += 2 * fee
 
         def _offered(self, inst: str, who: int) -> int:
-            return int(self.s.scalar(select(func.coalesce(func.sum(BookOrder.remaining), 0))
-                                     .where(BookOrder.instrument == inst, BookOrder.org_id == who,
-                                            BookOrder.side == "sell",
-                                            BookOrder.status == "open")) or 0)
+            return sum(int(self.s.scalar(select(func.coalesce(func.sum(t.remaining), 0))
+                                         .where(t.instrument == inst, t.org_id == who,
+                                                t.side == "sell", t.status == "open")) or 0)
+                       for t in (BookOrder, ListedOrder))
 
         def _bidding(self, who: int) -> int:
             return sum(cost_fen(r.remaining, r.price_fen or 0, r.fee_bp)
-                       for r in self.s.scalars(select(BookOrder).where(
-                           BookOrder.org_id == who, BookOrder.side == "buy",
-                           BookOrder.status == "open")))
+                       for t in (BookOrder, ListedOrder)
+                       for r in self.s.scalars(select(t).where(
+                           t.org_id == who, t.side == "buy", t.status == "open")))
+
+        def _settled(self, trades: list) -> None:
+            for t in trades:
+                self.units[(t.instrument, t.seller_org_id)] -= t.quantity
+                self.units[(t.instrument, t.buyer_org_id)] += t.quantity
+                self.money[t.buyer_org_id] -= t.gross_fen + t.buyer_fee_fen
+                self.money[t.seller_org_id] += t.gross_fen - t.seller_fee_fen
+                self.fees += t.buyer_fee_fen + t.seller_fee_fen
+                assert t.buyer_fee_fen == t.gross_fen * FEE_BP // 10_000
+
+        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+              buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10))
+        def list_order(self, inst: str, who: int, buy: bool, qty: int, offset: int) -> None:
+            data = ListedIn(instrument=inst, org_id=self.orgs[who], side="buy" if buy else "sell",
+                            quantity=qty, price_fen=BASE_PRICE[inst] + offset,
+                            idempotency_key=self._key())
+            try:  # short of free units / money, or crossing the best opposite listing
+                agreements.post_listing(self.s, SYSTEM, data, fee_bp=FEE_BP)
+            except (InsufficientBalance, Conflict):
+                self.s.rollback()
+                return
+            self.s.commit()
+
+        @rule(pick=st.integers(0, 10**6), who=st.integers(0, N_ORGS - 1),
+              qty=st.integers(1, 200))
+        def accept_listing(self, pick: int, who: int, qty: int) -> None:
+            open_ids = list(self.s.scalars(select(ListedOrder.id).where(
+                ListedOrder.status == "open").order_by(ListedOrder.id)))
+            if not open_ids:
+                return
+            data = AcceptIn(org_id=self.orgs[who], quantity=qty, idempotency_key=self._key())
+            try:  # own listing, beyond the best 5, more than is left, short of funds
+                done = agreements.accept_listing(self.s, SYSTEM, open_ids[pick % len(open_ids)],
+                                                 data)
+            except (InsufficientBalance, Conflict, InvalidInput):
+                self.s.rollback()
+                return
+            self.s.commit()
+            self._settled([done.trade])
+
+        @rule(pick=st.integers(0, 10**6))
+        def withdraw_listing(self, pick: int) -> None:
+            open_ids = list(self.s.scalars(select(ListedOrder.id).where(
+                ListedOrder.status == "open").order_by(ListedOrder.id)))
+            if open_ids:
+                agreements.withdraw_listing(self.s, SYSTEM, open_ids[pick % len(open_ids)])
+                self.s.commit()
 
         @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
               buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10),
@@ -172,13 +227,7 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                 self.s.rollback()
                 return
             self.s.commit()
-            for t in placed.trades:
-                self.units[(inst, t.seller_org_id)] -= t.quantity
-                self.units[(inst, t.buyer_org_id)] += t.quantity
-                self.money[t.buyer_org_id] -= t.gross_fen + t.buyer_fee_fen
-                self.money[t.seller_org_id] += t.gross_fen - t.seller_fee_fen
-                self.fees += t.buyer_fee_fen + t.seller_fee_fen
-                assert t.buyer_fee_fen == t.gross_fen * FEE_BP // 10_000
+            self._settled(placed.trades)
 
         @rule(pick=st.integers(0, 10**6))
         def book_cancel(self, pick: int) -> None:
@@ -191,12 +240,8 @@ def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
         @invariant()
         def open_orders_covered(self) -> None:
             for o in self.orgs:
-                rows = list(self.s.scalars(select(BookOrder).where(
-                    BookOrder.org_id == o, BookOrder.status == "open")))
                 for inst in INSTRUMENTS:
-                    offered = sum(r.remaining for r in rows
-                                  if r.instrument == inst and r.side == "sell")
-                    assert offered <= self.units[(inst, o)]
+                    assert self._offered(inst, o) <= self.units[(inst, o)]
                 assert self._bidding(o) <= self.money[o]
             self.s.rollback()
 

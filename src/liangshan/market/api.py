@@ -19,23 +19,30 @@ from pydantic import BaseModel, Field, StrictInt
 from liangshan.api.deps import OptionalPrincipalDep, PrincipalDep, SessionDep
 from liangshan.identity.access import READER_ROLES
 from liangshan.identity.models import Role
-from liangshan.market import auctions, orders, service
+from liangshan.market import agreements, auctions, orders, service
 from liangshan.market.issuance import require_party
 from liangshan.market.schemas import (
+    AcceptedOut,
+    AcceptIn,
     AmendIn,
     AuctionIn,
     AuctionOut,
     AwardOut,
     BidIn,
     BidOut,
+    BlockDealOut,
+    BlockIn,
     BlockOut,
     DemandIn,
     IssuanceOut,
     IssueIn,
+    ListedIn,
+    ListedOut,
     ListingIn,
     MatchOut,
     OrderIn,
     OrderOut,
+    PartyIn,
     PlacedOut,
     RetireIn,
     TradeIn,
@@ -275,3 +282,67 @@ def award_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) -> 
 @router.post("/auctions/{auction_id}/cancel", response_model=AuctionOut)
 def cancel_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) -> Any:
     return auctions.cancel_auction(session, actor, auction_id)
+
+
+# -- listed agreement (挂牌协议) and block agreement (大宗协议) ------------------------------------
+
+@router.post("/listed", response_model=ListedOut, status_code=201)
+def post_listing(session: SessionDep, actor: PrincipalDep, data: ListedIn) -> Any:
+    """List an offer or a bid (挂牌) within the ±band, below the block threshold; its units
+    or money stay reserved until it is filled, withdrawn or expires."""
+    return agreements.post_listing(session, actor, data)
+
+
+@router.get("/listed/{instrument}", response_model=list[ListedOut])
+def listed_board(session: SessionDep, instrument: str,
+                 side: str | None = Query(None, pattern="^(buy|sell)$")) -> Any:
+    """Open listings: bids best first, then offers best first."""
+    return agreements.board(session, instrument, side)
+
+
+@router.post("/listed/{listing_id}/accept", response_model=AcceptedOut, status_code=201)
+def accept_listing(session: SessionDep, actor: PrincipalDep, listing_id: int,
+                   data: AcceptIn) -> Any:
+    """Take all or part of a listing among the best 5 levels (摘牌); settles at once."""
+    done = agreements.accept_listing(session, actor, listing_id, data)
+    return {"listing": done.listing, "trade": done.trade}
+
+
+@router.post("/listed/{listing_id}/withdraw", response_model=ListedOut)
+def withdraw_listing(session: SessionDep, actor: PrincipalDep, listing_id: int) -> Any:
+    return agreements.withdraw_listing(session, actor, listing_id)
+
+
+@router.post("/listed/{instrument}/expire")
+def expire_listings(session: SessionDep, actor: PrincipalDep, instrument: str
+                    ) -> dict[str, Any]:
+    """End of day: every open listing of the instrument expires (market operator only)."""
+    return {"instrument": instrument,
+            "expired": agreements.expire_listings(session, actor, instrument)}
+
+
+@router.post("/blocks", response_model=BlockDealOut, status_code=201)
+def propose_block(session: SessionDep, actor: PrincipalDep, data: BlockIn) -> Any:
+    """Propose a block deal (大宗协议) to the named counterparty; your side is reserved."""
+    return agreements.propose_block(session, actor, data)
+
+
+@router.get("/blocks/{deal_id}", response_model=BlockDealOut)
+def block_deal(session: SessionDep, actor: PrincipalDep, deal_id: int) -> Any:
+    """A block deal, for its two parties and staff."""
+    return agreements.block_view(session, actor, deal_id)
+
+
+@router.post("/blocks/{deal_id}/confirm")
+def confirm_block(session: SessionDep, actor: PrincipalDep, deal_id: int,
+                  data: PartyIn) -> dict[str, Any]:
+    """Confirm for your side; when both sides have confirmed the deal settles (DvP)."""
+    deal, trade = agreements.confirm_block(session, actor, deal_id, data.org_id)
+    return {"deal": BlockDealOut.model_validate(deal),
+            "trade": None if trade is None else TradeOut.model_validate(trade)}
+
+
+@router.post("/blocks/{deal_id}/reject", response_model=BlockDealOut)
+def reject_block(session: SessionDep, actor: PrincipalDep, deal_id: int, data: PartyIn) -> Any:
+    """Reject (counterparty) or withdraw (proposer) a proposed block deal."""
+    return agreements.reject_block(session, actor, deal_id, data.org_id)

@@ -1,7 +1,7 @@
 """Demo seeding of the market: instruments, participants, units issued from the sample
-registry, and one trading day in each mode (listed, continuous — through the persisted
-order book —, block, one-way bidding — a persisted sealed auction —, fixed-price 单株碳汇),
-with settlement, a retirement, eco-product matching and a 推介会.
+registry, and one trading day in each mode, all persisted (listed agreement, the
+continuous order book, block agreement, one-way bidding as a sealed auction) plus the
+fixed-price 单株碳汇 sale, with settlement, a retirement, eco-product matching and a 推介会.
 
 All names and numbers are made up [Hyp] except the rules and prices tagged in
 ``instruments.toml`` (e.g. 3 元 per tree-year [V], 2,500 元/亩 forest-area index [V]).
@@ -20,17 +20,18 @@ from liangshan.errors import Conflict
 from liangshan.identity import service as identity
 from liangshan.identity.access import SYSTEM
 from liangshan.identity.schemas import OrganisationIn
-from liangshan.market import auctions, orders, service
-from liangshan.market.instruments import SHANGHAI, get_instrument
-from liangshan.market.modes import ListedBoard, block_deal
-from liangshan.market.orderbook import SELL
+from liangshan.market import agreements, auctions, orders, service
+from liangshan.market.instruments import SHANGHAI
 from liangshan.market.schemas import (
+    AcceptIn,
     AuctionIn,
     Beneficiary,
     BidIn,
+    BlockIn,
     CoverageEvidence,
     DemandIn,
     IssueIn,
+    ListedIn,
     ListingIn,
     OrderIn,
     RetireIn,
@@ -107,14 +108,17 @@ def seed_demo(session: Session, *, seed: int = 42) -> dict[str, Any]:
     for i, o in enumerate((power, chem, tech, duyun)):
         service.deposit(session, SYSTEM, o, 10_000_000_000, f"demo:deposit:{i}")
 
-    ccer = get_instrument("CCER-AR")
     service.transfer(session, SYSTEM, _transfer("CCER-AR", coop, tech, 2_000, "demo:t1"))
-    deals: dict[str, list[Any]] = {}
-    # listed agreement: the coop and the tech firm list, the power firm picks from the best 5
-    listed = ListedBoard(ccer, None)
-    ids = [listed.post(coop, SELL, 500, 5000 + 10 * i)[0] for i in range(3)]
-    ids.append(listed.post(tech, SELL, 800, 5020)[0])
-    deals["listed"] = [listed.accept(power, ids[0], 500), listed.accept(power, ids[3], 300)]
+    # listed agreement (挂牌协议), persisted: the coop and the tech firm list offers, the power
+    # firm takes (摘牌) from the best 5 levels; each acceptance settles at once
+    ids = [agreements.post_listing(session, SYSTEM, ListedIn(
+        instrument="CCER-AR", org_id=who, side="sell", quantity=qty, price_fen=price,
+        idempotency_key=f"demo:listed:{i}"), fee_bp=FEE_BP).id
+        for i, (who, qty, price) in enumerate(((coop, 500, 5000), (coop, 500, 5010),
+                                               (coop, 500, 5020), (tech, 800, 5020)))]
+    for i, (listing, qty) in enumerate(((ids[0], 500), (ids[3], 300))):
+        agreements.accept_listing(session, SYSTEM, listing, AcceptIn(
+            org_id=power, quantity=qty, idempotency_key=f"demo:accept:{i}"))
     # the persisted continuous order book, priced around the listed trades; each order
     # is its own matching cycle and its trades settle at once (orders left open rest)
     for i in range(40):
@@ -124,8 +128,12 @@ def seed_demo(session: Session, *, seed: int = 42) -> dict[str, Any]:
             instrument="CCER-AR", org_id=who, side=side, quantity=rng.randint(1, 60),
             price_fen=5000 + rng.randint(-40, 40), idempotency_key=f"demo:order:{i}"),
             fee_bp=FEE_BP)
-    # block agreement (大宗协议): ≥ 100,000 t within ±30 %
-    deals["block"] = [block_deal(ccer, coop, chem, 100_000, 4600, 5000)]
+    # block agreement (大宗协议): ≥ 100,000 t within ±30 %, proposed by the coop and
+    # confirmed by the chemical firm, which settles it
+    deal = agreements.propose_block(session, SYSTEM, BlockIn(
+        instrument="CCER-AR", org_id=coop, seller_org_id=coop, buyer_org_id=chem,
+        quantity=100_000, price_fen=4600, idempotency_key="demo:block:0"), fee_bp=FEE_BP)
+    agreements.confirm_block(session, SYSTEM, deal.id, chem)
     # one-way bidding (单向竞价) on emission rights, reserve 18 元/kg, sealed bids
     lot = auctions.create_auction(session, SYSTEM, AuctionIn(
         instrument="EMIS-COD", seller_org_id=chem, quantity=20_000, reserve_fen=1800,
@@ -134,8 +142,6 @@ def seed_demo(session: Session, *, seed: int = 42) -> dict[str, Any]:
         auctions.place_bid(session, SYSTEM, lot.id, BidIn(
             org_id=who, quantity=10_000, price_fen=price, idempotency_key=f"demo:bid:{i}"))
     auctions.award_auction(session, SYSTEM, lot.id)
-    for mode, ds in deals.items():
-        service.settle_deals(session, SYSTEM, ds, key_prefix=f"demo:{mode}", fee_bp=FEE_BP)
     # fixed-price 单株碳汇: 200 trees for one year, all money to the household
     service.settle(session, SYSTEM, TradeIn(
         instrument="GZ-TREE", mode="fixed", seller_org_id=coop, buyer_org_id=tech,

@@ -1,10 +1,12 @@
 """What an organisation can commit: its ledger balance less what its open commitments reserve.
 
-Units: open sell orders (their remaining quantity) and open auction lots. Money (fen):
-open buy orders and bids in open auctions, each ``quantity × price`` plus the fee
-rounded down. An order, lot or bid that needs more than is free is refused with
+Units: open sell orders and sell listings (挂牌, their remaining quantity), open auction
+lots, and block deals (大宗) the seller has confirmed but that are not settled yet.
+Money (fen): open buy orders and buy listings, bids in open auctions, and block deals
+the buyer has confirmed, each ``quantity × price`` plus the fee rounded down. An order,
+listing, lot, bid or deal that needs more than is free is refused with
 :class:`~liangshan.ledger.service.InsufficientBalance`, so units are never offered twice
-and a buyer can always pay what its open orders may cost.
+across venues and a buyer can always pay what its open commitments may cost.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
-from liangshan.market.models import Auction, AuctionBid, BookOrder
+from liangshan.market.models import Auction, AuctionBid, BlockDeal, BookOrder, ListedOrder
 
 
 def cost_fen(qty: int, price_fen: int, fee_bp: int) -> int:
@@ -52,7 +54,18 @@ class Funds:
             in_lots = self.s.scalar(select(func.coalesce(func.sum(Auction.quantity), 0)).where(
                 Auction.seller_org_id == org_id, Auction.instrument == instrument,
                 Auction.status == "open"))
-            self.units[key] = held - int(in_orders or 0) - int(in_lots or 0)
+            in_listed = self.s.scalar(select(func.coalesce(func.sum(ListedOrder.remaining), 0))
+                                      .where(ListedOrder.org_id == org_id,
+                                             ListedOrder.instrument == instrument,
+                                             ListedOrder.side == "sell",
+                                             ListedOrder.status == "open"))
+            in_blocks = self.s.scalar(select(func.coalesce(func.sum(BlockDeal.quantity), 0))
+                                      .where(BlockDeal.seller_org_id == org_id,
+                                             BlockDeal.instrument == instrument,
+                                             BlockDeal.seller_confirmed.is_(True),
+                                             BlockDeal.status == "proposed"))
+            self.units[key] = held - sum(int(x or 0) for x in (in_orders, in_lots, in_listed,
+                                                                in_blocks))
         return self.units[key]
 
     def free_cash(self, org_id: int) -> int:
@@ -67,6 +80,14 @@ class Funds:
                 select(AuctionBid.quantity, AuctionBid.price_fen, Auction.fee_bp)
                 .join(Auction, AuctionBid.auction_id == Auction.id).where(
                     AuctionBid.bidder_org_id == org_id, Auction.status == "open")))
+            reserved += sum(cost_fen(q, p, f) for q, p, f in self.s.execute(
+                select(ListedOrder.remaining, ListedOrder.price_fen, ListedOrder.fee_bp).where(
+                    ListedOrder.org_id == org_id, ListedOrder.side == "buy",
+                    ListedOrder.status == "open")))
+            reserved += sum(cost_fen(q, p, f) for q, p, f in self.s.execute(
+                select(BlockDeal.quantity, BlockDeal.price_fen, BlockDeal.fee_bp).where(
+                    BlockDeal.buyer_org_id == org_id, BlockDeal.buyer_confirmed.is_(True),
+                    BlockDeal.status == "proposed")))
             self.cash[org_id] = held - reserved
         return self.cash[org_id]
 
@@ -75,14 +96,15 @@ class Funds:
         if free < qty:
             raise InsufficientBalance(
                 f"{what}: organisation {org_id} has {free} {instrument} free to sell (held "
-                f"less open sell orders and auction lots), needs {qty}",
+                f"less open sell orders, listings, auction lots and confirmed block deals), "
+                f"needs {qty}",
                 hint="sell only units you hold and have not offered elsewhere; cancel an "
-                     "open order to free its units")
+                     "open order or withdraw a listing to free its units")
 
     def need_cash(self, org_id: int, fen: int, what: str) -> None:
         free = self.free_cash(org_id)
         if free < fen:
             raise InsufficientBalance(
                 f"{what}: organisation {org_id} has {free} fen free (balance less open buy "
-                f"orders and bids), needs {fen}",
-                hint="deposit money, or cancel an open buy order or bid")
+                f"orders, listings, bids and confirmed block deals), needs {fen}",
+                hint="deposit money, or cancel an open buy order, listing or bid")

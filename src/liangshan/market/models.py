@@ -279,3 +279,79 @@ class AuctionBid(Timestamped, Base):
     price_fen: Mapped[int] = mapped_column(BigInteger)
     won: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class ListedOrder(Timestamped, Base):
+    """A listed-agreement (挂牌协议) listing: a seller's offer or a buyer's bid on the board.
+
+    Counterparties accept all or part of it at its price (摘牌); ``remaining`` is what is
+    still on offer. ``status``: open, filled, withdrawn, or expired (end of day).
+    While open it reserves the seller's units or the buyer's money (fen, with the fee).
+    """
+
+    __tablename__ = "market_listed_orders"
+    __table_args__ = (
+        Index("ix_market_listed_orders_board", "instrument", "status", "side", "price_fen"),
+        Index("ix_market_listed_orders_owner", "org_id", "status"),
+        CheckConstraint("quantity > 0 AND remaining >= 0 AND remaining <= quantity "
+                        "AND price_fen > 0", name="quantities"),
+        CheckConstraint("side IN ('buy', 'sell')", name="side"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    side: Mapped[str] = mapped_column(String(4))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))
+    fee_bp: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    placed_by: Mapped[int | None] = mapped_column(Integer)  # user id
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ListedFill(Timestamped, Base):
+    """One acceptance (摘牌) of a listing: who took how much, and the trade it settled."""
+
+    __tablename__ = "market_listed_fills"
+    __table_args__ = (CheckConstraint("quantity > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("market_listed_orders.id"), index=True)
+    taker_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    trade_id: Mapped[int | None] = mapped_column(ForeignKey("market_trades.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class BlockDeal(Timestamped, Base):
+    """A block agreement (大宗协议) negotiated between two named parties.
+
+    The proposer's side is confirmed at once; the deal settles when the other side
+    confirms. While ``proposed``, each confirmed side reserves its units or money (fen,
+    with the fee). ``status``: proposed, settled, rejected (by either party).
+    """
+
+    __tablename__ = "market_block_deals"
+    __table_args__ = (
+        CheckConstraint("quantity > 0 AND price_fen > 0", name="positive"),
+        CheckConstraint("seller_org_id <> buyer_org_id", name="two_parties"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    seller_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_bp: Mapped[int] = mapped_column(Integer)
+    proposer_org_id: Mapped[int] = mapped_column(Integer)
+    seller_confirmed: Mapped[bool] = mapped_column()
+    buyer_confirmed: Mapped[bool] = mapped_column()
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    rejected_by: Mapped[int | None] = mapped_column(Integer)  # organisation id
+    trade_id: Mapped[int | None] = mapped_column(ForeignKey("market_trades.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

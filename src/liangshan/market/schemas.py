@@ -266,3 +266,81 @@ class BidOut(BaseModel):
 class AwardOut(BaseModel):
     auction: AuctionOut
     trades: list[TradeOut]
+
+
+class ListedIn(BaseModel):
+    """A listed-agreement (挂牌协议) listing: an offer (sell) or a bid (buy) at a price."""
+
+    instrument: str
+    org_id: int
+    side: str = Field(pattern="^(buy|sell)$")
+    quantity: StrictInt = Field(gt=0, description="below the block threshold, in lots")
+    price_fen: StrictInt = Field(gt=0, description="fen per unit, within ±band of the close")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class AcceptIn(BaseModel):
+    """Take (摘牌) ``quantity`` of a listing at its price, for organisation ``org_id``."""
+
+    org_id: int
+    quantity: StrictInt = Field(gt=0)
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class ListedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    org_id: int
+    side: str
+    price_fen: int
+    quantity: int
+    remaining: int
+    status: str
+    fee_bp: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AcceptedOut(BaseModel):
+    listing: ListedOut
+    trade: TradeOut
+
+
+class BlockIn(BaseModel):
+    """A block agreement (大宗协议) proposed by ``org_id`` (the seller or the buyer)."""
+
+    instrument: str
+    org_id: int = Field(description="the proposing party: seller_org_id or buyer_org_id")
+    seller_org_id: int
+    buyer_org_id: int
+    quantity: StrictInt = Field(gt=0, description="at or above the block threshold")
+    price_fen: StrictInt = Field(gt=0, description="fen per unit, within ±block band")
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class PartyIn(BaseModel):
+    """The organisation a party acts for when it confirms or rejects a block deal."""
+
+    org_id: int
+
+
+class BlockDealOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    seller_org_id: int
+    buyer_org_id: int
+    quantity: int
+    price_fen: int
+    fee_bp: int
+    proposer_org_id: int
+    seller_confirmed: bool
+    buyer_confirmed: bool
+    status: str
+    rejected_by: int | None
+    trade_id: int | None
+    created_at: datetime
+    updated_at: datetime
