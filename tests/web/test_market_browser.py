@@ -65,7 +65,11 @@ def test_market_depth_auctions_and_own_position(page, server):  # noqa: F811
     base, ids = server
     page.goto(base + "/web/market")
     assert page.get_attribute("#depth", "data-instrument") == "CCER-AR"
-    assert page.locator("#depth .bid-price").count() > 0
+    levels = page.locator("#depth .bid-price").count() + page.locator("#depth .ask-price").count()
+    assert levels > 0
+    page.wait_for_selector("#depth-chart[data-ready]", state="attached", timeout=30_000)
+    assert page.get_attribute("#depth-chart", "data-ready") == str(levels)   # every level drawn
+    assert page.locator("#depth-chart canvas").count() > 0
     _shot(page, "market-depth")
 
     page.click("#instrument-tabs >> text=EMIS-COD")              # switch instrument

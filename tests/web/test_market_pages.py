@@ -10,9 +10,11 @@ not read from the page's own helper.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import accumulate
 
 import pytest
 from fastapi.testclient import TestClient
@@ -75,6 +77,10 @@ def test_depth_shows_the_best_five_levels_of_the_chosen_book(market_client, db_e
     assert _cells(html, "ask-price") == [format_money(p) for p, _ in asks]
     assert _cells(html, "ask-qty") == [f"{q:,}" for _, q in asks]
     assert "tCO2e" in html.split('id="depth"')[1].split("</table>")[0]   # the unit is shown
+    chart = json.loads(html.split('id="depth-data">')[1].split("</script>")[0])
+    assert chart["unit"] == "tCO2e"
+    assert [p for p, _ in chart["bids"]] == [p / 100 for p, _ in bids]      # 元 per unit
+    assert [c for _, c in chart["asks"]] == list(accumulate(q for _, q in asks))
     if bids and asks:  # a continuous book never rests crossed
         assert bids[0][0] < asks[0][0]
         assert f"买卖价差: {format_money(asks[0][0] - bids[0][0])}" in html

@@ -193,8 +193,10 @@ def market_page(request: Request, session: WebSession, principal: WebPrincipal,
     trades = market.list_trades(session, limit=10**6)[-50:][::-1]
     # the latest recorded close of each instrument: the one before the end of the calendar
     closes = {code: market.previous_close(session, code, date.max) for code in instruments}
+    depth = market_view.book_depth(session, chosen)
+    chart = market_view.depth_chart(depth, instruments[chosen], pick_lang(request))
     return page(request, "market.html", principal, instruments=list(instruments.values()),
-                chosen=instruments[chosen], depth=market_view.book_depth(session, chosen),
+                chosen=instruments[chosen], depth=depth, depth_json=_json_for_script(chart),
                 auctions=market_view.open_auctions(session),
                 position=market_view.position(session, principal, instruments),
                 report=market.registry_report(session), trades=trades, closes=closes)

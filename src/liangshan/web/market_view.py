@@ -69,6 +69,19 @@ def book_depth(session: Session, instrument: str) -> Depth:
                  asks=[Level(*row) for row in raw["asks"]])
 
 
+def depth_chart(depth: Depth, inst: Instrument, lang: str) -> dict[str, Any]:
+    """The depth chart's data: per side [price 元 per unit, cumulative open quantity], best
+    first. 元 are floats for plotting only; the table shows the exact fen."""
+    def walk(levels: list[Level]) -> list[list[float]]:
+        total, points = 0, []
+        for lv in levels:
+            total += lv.quantity
+            points.append([lv.price_fen / 100, total])
+        return points
+
+    return {"unit": inst.unit, "lang": lang, "bids": walk(depth.bids), "asks": walk(depth.asks)}
+
+
 def open_auctions(session: Session) -> list[dict[str, Any]]:
     """Open auctions, newest first, as an anonymous visitor may see them.
 
