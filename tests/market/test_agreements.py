@@ -11,6 +11,8 @@ the day's listed trades only. EMIS-COD: threshold 100,000 kg, reference price
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -254,3 +256,30 @@ def test_expire_listings_is_for_the_operator(db_session: Session,
     s.commit()
     assert agreements.board(s, INST) == []
     assert Funds(s).free_units(INST, seller) == 150_000
+
+
+def test_a_buyer_proposes_the_seller_confirms_and_hours_are_enforced(
+        db_session: Session, parties: tuple[int, int, int]) -> None:
+    s, (seller, buyer, _other) = db_session, parties
+    saturday = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai, a Saturday
+    tuesday = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)   # 10:00 in Shanghai (sessions [NF])
+    with pytest.raises(InvalidInput, match="outside the listed trading sessions"):
+        agreements.post_listing(s, SYSTEM, _list(seller, "sell", 10, 2000, "sat"), at=saturday)
+    s.rollback()
+    listing = agreements.post_listing(s, SYSTEM, _list(seller, "sell", 10, 2000, "tue"),
+                                      at=tuesday)
+    with pytest.raises(InvalidInput, match="outside the listed trading sessions"):
+        agreements.accept_listing(s, SYSTEM, listing.id, _take(buyer, 10, "sat"), at=saturday)
+    s.rollback()
+    with pytest.raises(InvalidInput, match="outside the block trading sessions"):
+        agreements.propose_block(s, SYSTEM, _block(buyer, seller, buyer, 100_000, 2000, "sat"),
+                                 at=saturday)
+    s.rollback()
+    deal = agreements.propose_block(s, SYSTEM, _block(buyer, seller, buyer, 100_000, 2000, "d"),
+                                    at=tuesday)
+    assert (deal.seller_confirmed, deal.buyer_confirmed) == (False, True)
+    deal, trade = agreements.confirm_block(s, SYSTEM, deal.id, seller, at=tuesday)
+    s.commit()
+    assert trade is not None and (trade.seller_org_id, trade.buyer_org_id) == (seller, buyer)
+    assert service.money_balance(s, buyer) == 400_000_000 - cost_fen(100_000, 2000, FEE)
+    assert Funds(s).free_cash(buyer) == service.money_balance(s, buyer)  # reservation ended
