@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from liangshan.db import utcnow
@@ -41,7 +41,13 @@ from liangshan.ledger.models import LedgerAccount
 from liangshan.ledger.service import InsufficientBalance
 from liangshan.market.funds import Funds
 from liangshan.market.instruments import get_instrument
-from liangshan.market.issuance import money_account, serial_label, unit_account
+from liangshan.market.issuance import (
+    balances,
+    holder_accounts,
+    holder_code,
+    money_account,
+    serial_label,
+)
 from liangshan.market.models import Issuance, Trade, UnitBlock
 from liangshan.market.schemas import TradeIn
 from liangshan.market.settlement import (
@@ -93,7 +99,8 @@ def _take(segs: list[_Seg], qty: int, what: str, trade: int) -> list[_Seg]:
 
 
 def _oldest_blocks(session: Session, sold: dict[str, int]) -> list[UnitBlock]:
-    """Per selling account, its oldest active blocks that hold the ``sold`` units.
+    """Per selling account, its oldest active blocks that hold the ``sold`` units: one
+    windowed query for all accounts (a running sum per account, oldest first).
 
     Enough, though the account may also buy in the batch: every serial it could be
     asked to deliver first is older than any block left unloaded (oldest first, by
@@ -102,14 +109,14 @@ def _oldest_blocks(session: Session, sold: dict[str, int]) -> list[UnitBlock]:
     """
     size = UnitBlock.serial_end - UnitBlock.serial_start + 1
     order = (UnitBlock.vintage, UnitBlock.serial_start)
-    out: list[UnitBlock] = []
-    for code, qty in sold.items():
-        before = (func.sum(size).over(order_by=order) - size).label("before")
-        ranked = select(UnitBlock.id, before).where(
-            UnitBlock.account_code == code, UnitBlock.status == "active").subquery()
-        out.extend(session.scalars(select(UnitBlock).join(ranked, ranked.c.id == UnitBlock.id)
-                                   .where(ranked.c.before < qty).order_by(*order)))
-    return out
+    before = (func.sum(size).over(partition_by=UnitBlock.account_code, order_by=order)
+              - size).label("before")
+    ranked = select(UnitBlock.id, UnitBlock.account_code.label("code"), before).where(
+        UnitBlock.account_code.in_(sold), UnitBlock.status == "active").subquery()
+    need = case(sold, value=ranked.c.code)  # each account's own quantity sold
+    return list(session.scalars(select(UnitBlock).join(ranked, ranked.c.id == UnitBlock.id)
+                                .where(ranked.c.before < need)
+                                .order_by(UnitBlock.account_code, *order)))
 
 
 @dataclass
@@ -129,24 +136,11 @@ def _plan(session: Session, trades: Sequence[TradeIn]) -> _Plan:
     Raises (nothing written) for a rule broken or a trade its seller's units or its
     buyer's money (fen) cannot cover after the trades before it.
     """
+    # A constant number of queries, whatever the number of trades: the fee account,
+    # one previous close per instrument, the sellers' oldest blocks, their issuances,
+    # the parties' (and beneficiaries') accounts, and all their balances.
     fees = fee_account(session)  # opening takes the ledger lock first
-    accounts: dict[tuple[str, int], LedgerAccount] = {}
     by_code: dict[str, LedgerAccount] = {fees: ledger.get_account(session, fees)}
-    running: dict[str, int] = {}
-
-    def _keep(key: tuple[str, int], acc: LedgerAccount) -> LedgerAccount:
-        accounts[key] = by_code[acc.code] = acc
-        running[acc.code] = ledger.balance(session, acc)
-        return acc
-
-    def units(inst: str, org: int) -> LedgerAccount:
-        acc = accounts.get((inst, org))
-        return acc if acc is not None else _keep((inst, org), unit_account(session, inst, org))
-
-    def cash(org: int) -> LedgerAccount:
-        acc = accounts.get(("CNY", org))
-        return acc if acc is not None else _keep(("CNY", org), money_account(session, org))
-
     closes: dict[str, int | None] = {}
     day = trade_day(utcnow())
     for t in trades:
@@ -156,20 +150,42 @@ def _plan(session: Session, trades: Sequence[TradeIn]) -> _Plan:
         if inst.code not in closes:
             closes[inst.code] = previous_close(session, inst.code, day)
         check_trade(inst, t, closes[inst.code])
-        units(t.instrument, t.seller_org_id)
-        units(t.instrument, t.buyer_org_id)
-        cash(t.seller_org_id)
-        cash(t.buyer_org_id)
     sold: dict[str, int] = defaultdict(int)
     for t in trades:
-        sold[units(t.instrument, t.seller_org_id).code] += t.quantity
+        sold[holder_code(t.instrument, t.seller_org_id)] += t.quantity
     segs: dict[str, list[_Seg]] = defaultdict(list)
     originals: dict[int, UnitBlock] = {}
     for b in _oldest_blocks(session, sold):
         originals[b.id] = b
         segs[b.account_code].append(_Seg(b.vintage, b.serial_start, b.serial_end,
                                          b.issuance_id, b.id))
-    issuances: dict[int, Issuance] = {}
+    iss_ids = {b.issuance_id for b in originals.values()}
+    issuances = {i.id: i for i in session.scalars(
+        select(Issuance).where(Issuance.id.in_(iss_ids)))} if iss_ids else {}
+    sellers = {t.seller_org_id for t in trades}
+    payees = {ben["org_id"] for i in issuances.values() if i.holder_org_id in sellers
+              for ben in i.beneficiaries}  # may receive a benefit share (primary sales)
+    parties = [(asset, org) for t in trades for asset, org in (
+        (t.instrument, t.seller_org_id), (t.instrument, t.buyer_org_id),
+        ("CNY", t.seller_org_id), ("CNY", t.buyer_org_id))]
+    accounts = holder_accounts(session, [*parties, *(("CNY", o) for o in payees)],
+                               open_missing=False)
+    for asset, org in parties:  # a party's first trade in an asset opens its account
+        if (asset, org) not in accounts:
+            accounts[(asset, org)] = ledger.open_account(session, asset=asset, owner_org_id=org)
+    running = balances(session, accounts.values())
+    by_code.update((a.code, a) for a in accounts.values())
+
+    def units(inst: str, org: int) -> LedgerAccount:
+        return accounts[(inst, org)]
+
+    def cash(org: int) -> LedgerAccount:
+        acc = accounts.get(("CNY", org))
+        if acc is None:  # a beneficiary's first money account: opened now, balance 0
+            acc = accounts[("CNY", org)] = money_account(session, org)
+            by_code[acc.code], running[acc.code] = acc, 0
+        return acc
+
     legs: list[tuple[list[tuple[LedgerAccount, int]], list[tuple[LedgerAccount, int]]]] = []
     rows: list[Trade] = []
     now = utcnow()
@@ -194,8 +210,7 @@ def _plan(session: Session, trades: Sequence[TradeIn]) -> _Plan:
         for s in moved:
             per_iss[s.issuance_id] += s.end - s.start + 1
         for iss_id, q in per_iss.items():
-            iss = issuances.get(iss_id) or issuances.setdefault(
-                iss_id, session.get_one(Issuance, iss_id))
+            iss = issuances[iss_id]
             if iss.holder_org_id == t.seller_org_id:  # a primary sale pays the beneficiaries
                 for ben in iss.beneficiaries:
                     if ben["org_id"] != t.seller_org_id:

@@ -22,6 +22,7 @@ refused (no double counting).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -34,7 +35,10 @@ from liangshan.identity.access import Principal
 from liangshan.identity.models import Role
 from liangshan.identity.service import record
 from liangshan.ledger import service as ledger
-from liangshan.ledger.models import LedgerAccount
+from liangshan.ledger.journal import account_code
+from liangshan.ledger.log import lock_log
+from liangshan.ledger.models import LedgerAccount, Posting
+from liangshan.ledger.schemas import AccountKind
 from liangshan.market.funds import Funds
 from liangshan.market.instruments import Instrument, get_instrument
 from liangshan.market.models import Issuance, Retirement, UnitBlock
@@ -57,6 +61,54 @@ def unit_account(session: Session, instrument: str, org_id: int) -> LedgerAccoun
 
 def money_account(session: Session, org_id: int) -> LedgerAccount:
     return ledger.open_account(session, asset="CNY", owner_org_id=org_id)
+
+
+def holder_code(asset: str, org_id: int) -> str:
+    """The code of :func:`unit_account` (asset an instrument) or :func:`money_account`
+    (asset "CNY") of ``org_id``, without opening it."""
+    return account_code(asset, AccountKind.HOLDER.value, None, org_id, "main")
+
+
+def holder_accounts(session: Session, wanted: Iterable[tuple[str, int]], *,
+                    open_missing: bool = True) -> dict[tuple[str, int], LedgerAccount]:
+    """Many :func:`unit_account` / :func:`money_account` look-ups in one query.
+
+    ``wanted`` holds ``(asset, org_id)`` pairs, asset an instrument code or "CNY".
+    Accounts that exist come from one ``SELECT … WHERE code IN``; the rest are opened
+    one by one in first-seen order (each opening is a log leaf), or, with
+    ``open_missing`` False, left out of the result.
+    """
+    pairs = list(dict.fromkeys(wanted))
+    if not pairs:
+        return {}
+    lock_log(session)  # as open_account: the lock before the reads
+    codes = {(asset, org): holder_code(asset, org) for asset, org in pairs}
+    found = {a.code: a for a in session.scalars(
+        select(LedgerAccount).where(LedgerAccount.code.in_(set(codes.values()))))}
+    out: dict[tuple[str, int], LedgerAccount] = {}
+    for (asset, org), code in codes.items():
+        acc = found.get(code)
+        if acc is not None and acc.allow_negative:
+            raise Conflict(f"ledger account {code} exists with allow_negative=True",
+                           hint="accounts cannot be changed")
+        if acc is None and open_missing:
+            acc = ledger.open_account(session, asset=asset, owner_org_id=org)
+        if acc is not None:
+            out[(asset, org)] = acc
+    return out
+
+
+def balances(session: Session, accounts: Iterable[LedgerAccount]) -> dict[str, int]:
+    """Balances (fen for CNY, else the instrument's unit) of many accounts, by code: one
+    grouped query over their postings (an account without postings: 0)."""
+    by_id = {a.id: a.code for a in accounts}
+    out = dict.fromkeys(by_id.values(), 0)
+    if by_id:
+        for account_id, total in session.execute(
+                select(Posting.account_id, func.sum(Posting.amount))
+                .where(Posting.account_id.in_(by_id)).group_by(Posting.account_id)):
+            out[by_id[account_id]] = int(total)
+    return out
 
 
 def issuance_account(session: Session, instrument: str) -> LedgerAccount:
