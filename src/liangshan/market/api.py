@@ -1,9 +1,11 @@
 """HTTP routes of the market (prefix ``/market``): they parse, call the service, render.
 
 Public (no login): instruments, issuances, the registry report (JSON/CSV), daily
-prices, open listings, order-book depth, auctions (sealed bids hidden until the
-award). Everything that moves units or money needs a login; the service checks who
-may act for which organisation (only the holder sells, only a funded buyer buys).
+prices, open eco-product listings, the listed-agreement board (挂牌), order-book depth,
+auctions (sealed bids hidden until the award). Block deals (大宗) are seen by their two
+parties and staff only. Everything that moves units or money needs a login; the service
+checks who may act for which organisation (only the holder sells, only a funded buyer
+buys, only a named party confirms a block deal).
 """
 
 from __future__ import annotations
