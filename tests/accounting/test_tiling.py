@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import ndimage
 
@@ -102,3 +103,22 @@ def test_spill_levels_minimax() -> None:
     level = tk.solve_spill_levels(4, np.array([1, 2, 3]), np.array([0, 1, 2]),
                                   np.array([5.0, 7.0, 4.0]))
     np.testing.assert_array_equal(level, [-np.inf, 5.0, 7.0, 7.0])
+
+
+def test_account_is_the_same_with_tiled_routing(tmp_path, monkeypatch) -> None:
+    """The physical account of the test study area with a rough DEM (pits, flats) gives the
+    same soil indicators whether LS is routed in one piece or tile by tile (3 × 4 blocks)."""
+    from liangshan.accounting import physical_terms
+    from liangshan.accounting.physical import physical_account
+    from liangshan.datasets.study import StudyArea
+    from tests.accounting._study_fixture import COLS, ROWS, make_study
+
+    dem = rough_dem(7, (ROWS, COLS)).astype(np.float64) + 1000.0
+    dem[np.isnan(dem)] = 1000.0  # the fixture's zones need a DEM everywhere
+    study = StudyArea.open(make_study(tmp_path / "study", layers={"dem": dem}))
+    kw = {"chunk": 4, "hot_days": 73, "indicators": ["soil_retention", "sediment_avoided"]}
+    whole = physical_account(study, 2022, **kw)
+    monkeypatch.setattr(physical_terms, "WHOLE_GRID_ROUTING_MAX_CELLS", 0)
+    tiled = physical_account(study, 2022, **kw)
+    assert len(whole) > 0 and (whole["quantity"] > 0).any()
+    pd.testing.assert_frame_equal(tiled, whole, check_exact=False, rtol=1e-6)
