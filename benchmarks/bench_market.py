@@ -8,7 +8,8 @@
 amend (5 %) orders around a mid price, fed to one :class:`OrderBook`; the rate counts
 every message. ``settle``: trades between a few participants settled through
 :func:`liangshan.market.service.settle` (two journal entries, serial blocks, trade row),
-one transaction per trade, ``--batch`` trades per transaction, with ``--clearing``
+one transaction per trade, ``--batch`` trades per transaction, between ``--parties``
+organisations (default 4), with ``--clearing``
 one :func:`liangshan.market.service.settle_batch` of ``--batch`` trades per transaction, or
 with ``--cycle`` one :func:`liangshan.market.service.settle_trades` (each trade its own two
 entries, one ledger call) per transaction. ``book``: limit orders around a mid price
@@ -74,8 +75,8 @@ def engine_bench(n: int, seed: int = 1) -> dict[str, float]:
             "resting": len(book)}
 
 
-def _participants(url: str, n_units: int) -> tuple[Engine, list[int], str]:
-    """A migrated engine and four funded organisations holding ``n_units`` WATER each."""
+def _participants(url: str, n_units: int, parties: int = 4) -> tuple[Engine, list[int], str]:
+    """A migrated engine and ``parties`` funded organisations holding ``n_units`` WATER each."""
     from datetime import date
 
     from liangshan.db import make_engine, session_scope
@@ -91,7 +92,7 @@ def _participants(url: str, n_units: int) -> tuple[Engine, list[int], str]:
     tag = f"bench{int(time.time())}"
     with session_scope(engine) as s:
         orgs = [identity.create_organisation(s, SYSTEM, OrganisationIn(
-            name=f"{tag}-{i}", kind="enterprise")).id for i in range(4)]
+            name=f"{tag}-{i}", kind="enterprise")).id for i in range(parties)]
         for i, o in enumerate(orgs):
             service.issue(s, SYSTEM, IssueIn(
                 instrument="WATER", vintage=2024, quantity=n_units, holder_org_id=o,
@@ -135,13 +136,13 @@ def book_bench(url: str, n: int, batch: int) -> dict[str, float]:
 
 
 def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
-                 net: bool = False, cycle: bool = False) -> dict[str, float]:
+                 net: bool = False, cycle: bool = False, parties: int = 4) -> dict[str, float]:
     from liangshan.db import session_scope
     from liangshan.identity.access import SYSTEM
     from liangshan.market import service
     from liangshan.market.schemas import TradeIn
 
-    engine, orgs, tag = _participants(url, 10 * trades)
+    engine, orgs, tag = _participants(url, 10 * trades, parties)
     rng = random.Random(2)
     t0 = time.perf_counter()
     done = 0
@@ -165,7 +166,7 @@ def settle_bench(url: str, trades: int, batch: int, clearing: bool = False,
     dt = time.perf_counter() - t0
     engine.dispose()
     return {"trades": trades, "batch": batch, "clearing": clearing, "net": net, "cycle": cycle,
-            "seconds": dt,
+            "parties": parties, "seconds": dt,
             "per_second": trades / dt}
 
 
@@ -179,6 +180,8 @@ def main() -> None:
     p.add_argument("--net", action="store_true", help="with --clearing: net entries")
     p.add_argument("--cycle", action="store_true",
                    help="settle_trades per transaction (each trade its own two entries)")
+    p.add_argument("--parties", type=int, default=4,
+                   help="settle: trading organisations (pairs drawn at random)")
     p.add_argument("--url", help="settle: a scratch database URL (SQLite file or PostgreSQL)")
     a = p.parse_args()
     if a.what == "engine":
@@ -189,7 +192,7 @@ def main() -> None:
     elif a.what == "book":
         print(book_bench(a.url, a.orders, a.batch))
     else:
-        print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net, a.cycle))
+        print(settle_bench(a.url, a.trades, a.batch, a.clearing, a.net, a.cycle, a.parties))
 
 
 if __name__ == "__main__":
