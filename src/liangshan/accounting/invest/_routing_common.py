@@ -11,7 +11,6 @@ output, hand it to :class:`RasterWriter`, add it to :class:`Watersheds` totals a
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -76,23 +75,6 @@ def grid_of(r: io.Raster) -> io.Raster:
 
 
 # ---------------------------------------------------------------- output
-
-
-def in_background(func: Any, *args: Any) -> Any:
-    """Run ``func(*args)`` on a new thread; returns its Future. For numba kernels compiled
-    with ``nogil=True``, which then use the second core."""
-    from concurrent.futures import Future
-
-    fut: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            fut.set_result(func(*args))
-        except BaseException as exc:  # handed to the caller by result()
-            fut.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    return fut
 
 
 class RasterWriter:
