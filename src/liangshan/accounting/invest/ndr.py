@@ -442,18 +442,21 @@ def _connectivity(dem, dem_ok, algorithm, tfa, sub, out):
     if out.wants("all"):
         rc.write_routing(out, r, acc[0].copy())
     del acc, s_w
-    if r.algorithm == "mfd":
-        d_dn, dist_ch = rt.distance_to_channel_mfd_pair(r.fd, stream, s_inv)
-    else:
-        d_dn = rc.distance_to_channel(r, stream, s_inv)
-        dist_ch = rc.distance_to_channel(r, stream, None)
+    # two sweeps rather than kernels.routing.distance_to_channel_mfd_pair: the weighted
+    # distance, its 1/S weight and D_up are dropped before the unweighted sweep, which
+    # lowers NDR's peak by ≈ 50 MiB at 3000² for one more sweep
+    d_dn = rc.distance_to_channel(r, stream, s_inv)
     del s_inv
-    sub_ndr = None if sub is None else _subsurface_ndr(dist_ch, *sub)
     ic = _ic(r.fd, d_up, d_dn)
-    for name, a, nd in (("d_dn", d_dn, rt.DIST_NODATA), ("d_up", d_up, TARGET_NODATA),
-                        ("dist_to_channel", dist_ch, rt.DIST_NODATA)):
-        out.raster(f"intermediate_outputs/{name}", a, nd, "all")
-    del d_dn, d_up, dist_ch
+    out.raster("intermediate_outputs/d_dn", d_dn, rt.DIST_NODATA, "all")
+    out.raster("intermediate_outputs/d_up", d_up, TARGET_NODATA, "all")
+    del d_dn, d_up
+    sub_ndr = None
+    if sub is not None or out.wants("all"):  # only subsurface N uses it
+        dist_ch = rc.distance_to_channel(r, stream, None)
+        sub_ndr = None if sub is None else _subsurface_ndr(dist_ch, *sub)
+        out.raster("intermediate_outputs/dist_to_channel", dist_ch, rt.DIST_NODATA, "all")
+        del dist_ch
     ic_min, ic_max = _min_max(ic, IC_NODATA)
     if ic_min > ic_max:
         raise InvalidInput(
