@@ -275,9 +275,11 @@ def place_bid(session: SessionDep, actor: PrincipalDep, auction_id: int, data: B
 
 
 @router.post("/auctions/{auction_id}/award", response_model=AwardOut)
-def award_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) -> Any:
-    """Close the auction; winners by price then time, pay-as-bid, settled together."""
-    done = auctions.award_auction(session, actor, auction_id)
+def award_auction(session: SessionDep, actor: PrincipalDep, auction_id: int,
+                  force_reason: str | None = None) -> Any:
+    """Close the auction; winners by price then time, pay-as-bid, settled together. Before
+    the lot's deadline only the market operator may, with ``force_reason`` (audited)."""
+    done = auctions.award_auction(session, actor, auction_id, force_reason=force_reason)
     return {"auction": done.auction, "trades": done.trades}
 
 

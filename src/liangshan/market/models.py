@@ -248,6 +248,8 @@ class Auction(Timestamped, Base):
 
     ``sealed``: bids stay hidden until the award; otherwise (ascending) each bid must
     beat the best standing bid by ``increment_fen``. ``status``: open, awarded, cancelled.
+    ``closes_at`` (UTC, optional): bids at or after it are refused, and the award waits
+    for it unless the market operator closes early with a reason.
     """
 
     __tablename__ = "market_auctions"
@@ -264,6 +266,7 @@ class Auction(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(12), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     awarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuctionBid(Timestamped, Base):

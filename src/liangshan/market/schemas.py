@@ -227,6 +227,8 @@ class AuctionIn(BaseModel):
     reserve_fen: StrictInt = Field(gt=0, description="lowest acceptable price, fen per unit")
     sealed: bool = Field(True, description="sealed bids; False: ascending (open) bidding")
     increment_fen: StrictInt = Field(1, gt=0, description="ascending: minimum improvement")
+    closes_at: datetime | None = Field(None, description="bidding deadline, timezone-aware; "
+                                       "none: open until awarded")
     idempotency_key: str = Field(min_length=1, max_length=150)
 
 
@@ -248,6 +250,7 @@ class AuctionOut(BaseModel):
     sealed: bool
     increment_fen: int
     status: str
+    closes_at: datetime | None = None
     created_at: datetime
 
 
