@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from datetime import timedelta
 
 import geopandas as gpd
 import pandas as pd
@@ -157,21 +158,29 @@ def login(client: TestClient, username: str) -> None:
 SEALED_BID_FEN = 1987
 #: The standing bid of the open ascending auction (fen per kg), shown to everyone.
 ASCENDING_BID_FEN = 1911
+#: The sealed auction's bidding deadline, this long after seeding.
+SEALED_OPEN_FOR = timedelta(days=7)
+#: 遵义某化工公司's listed-agreement offer of EMIS-COD: (kg, fen per kg, kg accepted by power).
+LISTED_COD = (1_000, 1_950, 400)
 
 
 def seed_market_users(engine: Engine) -> dict[str, int]:
     """After :func:`seed_domains`: users of two market participants and two open auctions.
 
     ``power`` (贵州某电力公司) and ``tech`` (贵阳某科技公司) log in as enterprise users of
-    their organisations. 遵义某化工公司 offers EMIS-COD in a sealed auction (``power`` bids
-    SEALED_BID_FEN) and in an ascending one (``tech`` bids ASCENDING_BID_FEN). Returns the
-    organisation ids and the auction ids.
+    their organisations. 遵义某化工公司 offers EMIS-COD in a sealed auction closing
+    SEALED_OPEN_FOR after seeding (``power`` bids SEALED_BID_FEN), in an ascending one
+    without deadline (``tech`` bids ASCENDING_BID_FEN) and on the listed board
+    (LISTED_COD, ``power`` takes part of it). ``newcomer`` is the user of a new
+    organisation that holds no ledger account yet. Returns the organisation ids, the
+    auction ids and the listing id.
     """
     from sqlalchemy import select
 
     from liangshan.identity.models import Organisation
-    from liangshan.market import auctions
-    from liangshan.market.schemas import AuctionIn, BidIn
+    from liangshan.identity.schemas import OrganisationIn
+    from liangshan.market import agreements, auctions
+    from liangshan.market.schemas import AcceptIn, AuctionIn, BidIn, ListedIn
 
     session = session_factory(engine)()
     try:
@@ -182,9 +191,15 @@ def seed_market_users(engine: Engine) -> dict[str, int]:
             identity.create_user(session, SYSTEM, UserIn(
                 username=username, display_name=username, password=PASSWORD, role=Role.ENTERPRISE,
                 organisation_id=ids[username]))
+        ids["newcomer"] = identity.create_organisation(session, SYSTEM, OrganisationIn(
+            name="黔南某新入场公司", kind="enterprise", region_code=None)).id
+        identity.create_user(session, SYSTEM, UserIn(
+            username="newcomer", display_name="newcomer", password=PASSWORD,
+            role=Role.ENTERPRISE, organisation_id=ids["newcomer"]))
+        closes_at = utcnow() + SEALED_OPEN_FOR
         sealed = auctions.create_auction(session, SYSTEM, AuctionIn(
             instrument="EMIS-COD", seller_org_id=ids["chem"], quantity=5_000, reserve_fen=1800,
-            idempotency_key="web:auction:sealed"))
+            closes_at=closes_at, idempotency_key="web:auction:sealed"))
         auctions.place_bid(session, SYSTEM, sealed.id, BidIn(
             org_id=ids["power"], quantity=1_000, price_fen=SEALED_BID_FEN,
             idempotency_key="web:bid:sealed"))
@@ -194,7 +209,13 @@ def seed_market_users(engine: Engine) -> dict[str, int]:
         auctions.place_bid(session, SYSTEM, ascending.id, BidIn(
             org_id=ids["tech"], quantity=1_000, price_fen=ASCENDING_BID_FEN,
             idempotency_key="web:bid:ascending"))
+        qty, price, taken = LISTED_COD
+        listing = agreements.post_listing(session, SYSTEM, ListedIn(
+            instrument="EMIS-COD", org_id=ids["chem"], side="sell", quantity=qty,
+            price_fen=price, idempotency_key="web:listed:cod"))
+        agreements.accept_listing(session, SYSTEM, listing.id, AcceptIn(
+            org_id=ids["power"], quantity=taken, idempotency_key="web:accept:cod"))
         session.commit()
-        return {**ids, "sealed": sealed.id, "ascending": ascending.id}
+        return {**ids, "sealed": sealed.id, "ascending": ascending.id, "listing": listing.id}
     finally:
         session.close()

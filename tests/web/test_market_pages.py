@@ -1,8 +1,12 @@
-"""The market page: order-book depth, open auctions, a participant's own position (SQLite and PG).
+"""The market page: order-book depth, open auctions and their deadlines, the listed-agreement
+board (挂牌协议) and the day's block deals, a participant's own position read without writing
+(SQLite and PG).
 
 Seeded with the market demo (its continuous-book orders on CCER-AR leave some resting)
 and two open EMIS-COD auctions from :func:`tests.web._web_seed.seed_market_users`: a
-sealed one with a bid at 19.87 元/kg and an ascending one with a bid at 19.11 元/kg.
+sealed one closing in 7 days with a bid at 19.87 元/kg and an ascending one without
+deadline with a bid at 19.11 元/kg; and an EMIS-COD listing of 1,000 kg at 19.50 元/kg of
+which 400 kg were taken.
 Expected figures are computed here from the stored rows (open orders grouped by price;
 ledger balances less reservations as MECHANISMS.md §1.5 and market/funds.py describe),
 not read from the page's own helper.
@@ -14,19 +18,25 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import accumulate
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select, text
 
 from liangshan.db import session_factory
+from liangshan.identity.models import Organisation
+from liangshan.ledger.models import LedgerAccount
 from liangshan.market import service as market
 from liangshan.market.funds import cost_fen
-from liangshan.market.models import Auction, AuctionBid, BookOrder
-from liangshan.web.i18n import format_money
+from liangshan.market.instruments import SHANGHAI
+from liangshan.market.issuance import holder_code
+from liangshan.market.models import Auction, AuctionBid, BlockDeal, BookOrder, ListedOrder, Trade
+from liangshan.web.i18n import format_money, format_time
 from tests.web._web_seed import (
     ASCENDING_BID_FEN,
+    LISTED_COD,
     SEALED_BID_FEN,
     login,
     make_app,
@@ -172,3 +182,86 @@ def test_holdings_and_orders_only_for_that_organisations_user(market_client, db_
     assert not set(re.findall(r'data-order="(\d+)"', other)) & set(listed)
     _, tech_free, _ = _expected_position(db_engine, ids["tech"])
     assert format_money(tech_free) in other.split('id="money"')[1].split("</table>")[0]
+
+
+def test_auction_deadlines_are_shown(market_client, db_engine):
+    client, ids = market_client
+    session = session_factory(db_engine)()
+    closes_at = session.get_one(Auction, ids["sealed"]).closes_at
+    session.close()
+    assert closes_at is not None
+    for lang, none_text in (("zh", "无截止，授予时结束"), ("en", "none; ends when awarded")):
+        html = client.get(f"/web/market?lang={lang}").text
+        rows = html.split('id="auctions"')[1].split("</table>")[0]
+        sealed = rows.split(f'data-auction="{ids["sealed"]}"')[1].split("</tr>")[0]
+        ascending = rows.split(f'data-auction="{ids["ascending"]}"')[1].split("</tr>")[0]
+        assert f'<td class="closes">{format_time(closes_at)}</td>' in sealed   # UTC+8 shown
+        assert f'<td class="closes">{none_text}</td>' in ascending
+
+
+def _counts(db_engine: Engine) -> list[int]:
+    """Rows of ledger_accounts, ledger_log_leaves and audit_events."""
+    with db_engine.connect() as conn:
+        return [int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in ("ledger_accounts", "ledger_log_leaves", "audit_events")]
+
+
+def test_a_participant_without_accounts_reads_the_page_without_writing(market_client, db_engine):
+    """The page's GET neither leaves rows behind nor even tries to write: the web session
+    is rolled back after a GET, so counting rows alone would miss an INSERT made and
+    undone; every statement the engine runs during the GET is watched as well."""
+    client, ids = market_client
+    login(client, "newcomer")
+    session = session_factory(db_engine)()
+    codes = [holder_code(a, ids["newcomer"]) for a in ("CNY", *market.load_instruments())]
+    assert not session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes))).all()
+    session.close()
+    statements: list[str] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    before = _counts(db_engine)
+    event.listen(db_engine, "before_cursor_execute", watch)
+    try:
+        html = client.get("/web/market").text
+    finally:
+        event.remove(db_engine, "before_cursor_execute", watch)
+    assert _counts(db_engine) == before          # no account row, no log leaf, no audit row
+    writes = [st for st in statements if re.match(r"\s*(INSERT|UPDATE|DELETE)", st, re.I)
+              and re.search(r"ledger_|market_|audit_", st)]
+    assert writes == [], writes
+    assert not any("pg_advisory_xact_lock" in st for st in statements)   # no writer's lock
+    money = html.split('id="money"')[1].split("</table>")[0]
+    assert re.findall(r'<td class="num">([^<]*)</td>', money) == [format_money(0)] * 2
+    assert "未持有任何品种" in html.split('id="mine"')[1]
+
+
+def test_listed_board_shows_open_listings_after_a_partial_accept(market_client, db_engine):
+    client, ids = market_client
+    qty, price, taken = LISTED_COD
+    session = session_factory(db_engine)()
+    try:
+        open_rows = list(session.scalars(select(ListedOrder).where(ListedOrder.status == "open")))
+        shanghai_today = datetime.now(UTC).astimezone(SHANGHAI).date()
+        settled_today = sum(
+            1 for d in session.scalars(select(BlockDeal).where(BlockDeal.status == "settled"))
+            if d.trade_id is not None and session.get_one(Trade, d.trade_id)
+            .executed_at.astimezone(SHANGHAI).date() == shanghai_today)
+        org_names = [o.name for o in session.scalars(select(Organisation))]
+    finally:
+        session.close()
+    assert settled_today >= 1, "the market demo settles a block deal"
+    html = client.get("/web/market").text
+    board = html.split('id="listed"')[1].split("</table>")[0]
+    assert sorted(map(int, re.findall(r'data-listing="(\d+)"', board))) == \
+        sorted(r.id for r in open_rows)
+    row = board.split(f'data-listing="{ids["listing"]}"')[1].split("</tr>")[0]
+    assert "<td>卖出</td>" in row
+    assert f'<td class="num listed-price">{format_money(price)} /kg</td>' in row
+    assert f'<td class="num listed-qty">{qty - taken:,} kg</td>' in row      # 1,000 − 400
+    assert not any(name.split()[0] in board for name in org_names)            # no owners
+    assert re.search(rf'id="blocks-today">今日成交大宗协议笔数 \({shanghai_today.isoformat()}\): '
+                     rf'<span class="num">{settled_today}</span>', html)
+    en = client.get("/web/market?lang=en").text
+    assert "Listed agreements (open listings)" in en and "<td>Sell</td>" in en

@@ -15,6 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liangshan.ledger import service as ledger
+from liangshan.ledger.journal import account_code
+from liangshan.ledger.models import LedgerAccount
+from liangshan.ledger.schemas import AccountKind
 from liangshan.ledger.service import InsufficientBalance
 from liangshan.market.models import Auction, AuctionBid, BlockDeal, BookOrder, ListedOrder
 
@@ -34,18 +37,31 @@ class Funds:
 
     Load an organisation's figures before changing any of its orders in the cycle;
     afterwards the cycle keeps them up to date in memory.
+
+    ``read_only``: look holder accounts up without opening missing ones (a missing
+    account holds 0), so that a page view never writes an account row or a log leaf.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, read_only: bool = False) -> None:
         self.s = session
+        self.read_only = read_only
         self.units: dict[tuple[str, int], int] = {}
         self.cash: dict[int, int] = {}
+
+    def held(self, asset: str, org_id: int) -> int:
+        """The ledger balance of the organisation's holder account of ``asset`` (an
+        instrument code, or "CNY" in fen)."""
+        if not self.read_only:
+            return ledger.balance(self.s, ledger.open_account(self.s, asset=asset,
+                                                              owner_org_id=org_id))
+        code = account_code(asset, AccountKind.HOLDER.value, None, org_id, "main")
+        acc = self.s.scalars(select(LedgerAccount).where(LedgerAccount.code == code)).first()
+        return 0 if acc is None else ledger.balance(self.s, acc)
 
     def free_units(self, instrument: str, org_id: int) -> int:
         key = (instrument, org_id)
         if key not in self.units:
-            held = ledger.balance(self.s, ledger.open_account(self.s, asset=instrument,
-                                                              owner_org_id=org_id))
+            held = self.held(instrument, org_id)
             in_orders = self.s.scalar(select(func.coalesce(func.sum(BookOrder.remaining), 0))
                                       .where(BookOrder.org_id == org_id,
                                              BookOrder.instrument == instrument,
@@ -70,8 +86,7 @@ class Funds:
 
     def free_cash(self, org_id: int) -> int:
         if org_id not in self.cash:
-            held = ledger.balance(self.s, ledger.open_account(self.s, asset="CNY",
-                                                              owner_org_id=org_id))
+            held = self.held("CNY", org_id)
             reserved = sum(cost_fen(q, p or 0, f) for q, p, f in self.s.execute(
                 select(BookOrder.remaining, BookOrder.price_fen, BookOrder.fee_bp).where(
                     BookOrder.org_id == org_id, BookOrder.side == "buy",

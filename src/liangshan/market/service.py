@@ -11,7 +11,9 @@
   in :mod:`liangshan.market.orderbook`;
 * eco-product matching — :func:`add_listing`, :func:`add_demand`, :func:`matches_for`,
   :func:`plan_event`;
-* reports — :func:`registry_report`, :func:`report_csv`.
+* reports — :func:`registry_report`, :func:`report_csv`;
+* read-only views — :func:`holdings_view` (an organisation's money and units, held and
+  free, without opening accounts), :func:`listed_board` (open 挂牌 listings, no owners).
 
 Money is integer fen; quantities integers in the instrument's unit. Nothing here
 commits: the caller's transaction holds a command's rows and ledger entries together.
@@ -19,15 +21,18 @@ commits: the caller's transaction holds a command's rows and ledger entries toge
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from datetime import date, datetime
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liangshan.identity.access import Principal
 from liangshan.ledger import service as ledger
+from liangshan.market import agreements
 from liangshan.market.clearing import settle_batch, settle_trades
+from liangshan.market.funds import Funds
 from liangshan.market.instruments import SHANGHAI, get_instrument, load_instruments
 from liangshan.market.issuance import (
     cancel,
@@ -47,17 +52,19 @@ from liangshan.market.matching import (
     matches_for,
     plan_event,
 )
-from liangshan.market.models import DailyPrice, Issuance, Trade
+from liangshan.market.models import BlockDeal, DailyPrice, Issuance, Trade
 from liangshan.market.modes import Deal, Mode, closing_price, opening_price
 from liangshan.market.reports import registry_report, report_csv
 from liangshan.market.schemas import TradeIn
 from liangshan.market.settlement import deposit, previous_close, settle
 
 __all__ = [
-    "add_demand", "add_listing", "cancel", "close_day", "counted_forest_mu", "deposit", "get_instrument",
-    "holdings", "issue", "list_issuances", "list_listings", "list_trades", "load_instruments", "matches_for",
-    "money_balance", "plan_event", "previous_close", "registry_report", "report_csv", "retire",
-    "serial_problems", "settle", "settle_batch", "settle_deals", "settle_trades", "transfer", "unit_balance",
+    "add_demand", "add_listing", "block_deals_settled_on", "cancel", "close_day",
+    "counted_forest_mu", "deposit", "get_instrument", "holdings", "holdings_view", "issue",
+    "list_issuances", "list_listings", "list_trades", "listed_board", "load_instruments",
+    "matches_for", "money_balance", "plan_event", "previous_close", "registry_report", "report_csv",
+    "retire", "serial_problems", "settle", "settle_batch", "settle_deals", "settle_trades",
+    "transfer", "unit_balance",
 ]
 
 
@@ -134,3 +141,64 @@ def close_day(session: Session, instrument: str, day: date) -> DailyPrice | None
     row.volume = sum(d.qty for d in deals)
     session.flush()
     return row
+
+
+@dataclass
+class HoldingsView:
+    """An organisation's money (fen) and units, each as held (ledger balance) and free
+    (held less what open orders, listings, lots, bids and confirmed block deals reserve).
+    ``units`` maps an instrument code to ``(held, free)`` for instruments it holds."""
+
+    org_id: int
+    cash_fen: int
+    free_cash_fen: int
+    units: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def holdings_view(session: Session, org_id: int, instruments: Iterable[str]) -> HoldingsView:
+    """Read-only: look the organisation's accounts up without opening missing ones (unlike
+    :func:`money_balance` and :func:`unit_balance`), so no row is written and no lock taken.
+    An organisation without accounts holds nothing."""
+    funds = Funds(session, read_only=True)
+    view = HoldingsView(org_id=org_id, cash_fen=funds.held("CNY", org_id),
+                        free_cash_fen=funds.free_cash(org_id))
+    for code in instruments:
+        held = funds.held(code, org_id)
+        if held:
+            view.units[code] = (held, funds.free_units(code, org_id))
+    return view
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One open listing as the public sees it (no owner): ``price_fen`` per unit,
+    ``remaining`` units still on offer, ``posted`` (UTC) when it was listed."""
+
+    id: int
+    instrument: str
+    side: str
+    price_fen: int
+    remaining: int
+    posted: datetime
+
+
+def listed_board(session: Session, instruments: Iterable[str]) -> dict[str, list[BoardRow]]:
+    """Open listed-agreement (挂牌) listings per instrument, buy side best (highest) first,
+    then sell side best (lowest) first; instruments without listings are left out."""
+    board: dict[str, list[BoardRow]] = {}
+    for code in instruments:
+        rows = [BoardRow(r.id, r.instrument, r.side, r.price_fen, r.remaining, r.created_at)
+                for r in agreements.board(session, code)]
+        if rows:
+            board[code] = rows
+    return board
+
+
+def block_deals_settled_on(session: Session, day: date) -> int:
+    """How many block deals (大宗) settled on ``day``, an Asia/Shanghai trading date (the
+    execution time of each deal's trade)."""
+    start = datetime.combine(day, time(), SHANGHAI)
+    return int(session.scalar(select(func.count()).select_from(BlockDeal)
+                              .join(Trade, BlockDeal.trade_id == Trade.id).where(
+        BlockDeal.status == "settled", Trade.executed_at >= start,
+        Trade.executed_at < start + timedelta(days=1))) or 0)

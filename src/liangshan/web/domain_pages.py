@@ -198,5 +198,6 @@ def market_page(request: Request, session: WebSession, principal: WebPrincipal,
     return page(request, "market.html", principal, instruments=list(instruments.values()),
                 chosen=instruments[chosen], depth=depth, depth_json=_json_for_script(chart),
                 auctions=market_view.open_auctions(session),
+                board=market_view.listed_board(session, instruments),
                 position=market_view.position(session, principal, instruments),
                 report=market.registry_report(session), trades=trades, closes=closes)

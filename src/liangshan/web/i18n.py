@@ -218,6 +218,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mkt.remaining": ("未成交数量", "Remaining"),
     "mkt.placed": ("委托时间", "Placed"),
     "mkt.my_bids": ("竞价报价", "Bids in open auctions"),
+    "mkt.closes": ("截止时间", "Closes"),
+    "mkt.no_deadline": ("无截止，授予时结束", "none; ends when awarded"),
+    "mkt.closing_note": ("截止时间起不再接受报价；截止前仅交易所操作员可说明理由提前结束；"
+                         "密封报价在授予前对公众不公开。",
+                         "Bids are refused from the closing time on; before it only the market "
+                         "operator may close early, stating a reason; sealed bids are not shown "
+                         "to the public before the award."),
+    "mkt.listed": ("挂牌协议（挂牌中）", "Listed agreements (open listings)"),
+    "mkt.listed_note": ("公开挂牌，不显示挂牌方；对手方按挂牌价摘牌全部或部分数量。",
+                        "Public board without the lister's identity; a counterparty accepts "
+                        "all or part at the listed price."),
+    "mkt.no_listings": ("暂无挂牌", "No open listings"),
+    "mkt.posted": ("挂牌时间", "Posted"),
+    "mkt.blocks_today": ("今日成交大宗协议笔数", "Block deals settled today"),
     "mkt.no_bids": ("无进行中的报价", "No bids in open auctions"),
     "run.title": ("新建核算", "Run a new account"),
     "run.study": ("研究区", "Study area"),

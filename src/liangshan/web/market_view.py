@@ -3,29 +3,34 @@
 * the order book's depth of one instrument — best 5 levels per side (price fen per unit,
   open quantity in the instrument's unit, number of orders), from
   :func:`liangshan.market.orders.depth`;
-* the open auctions (单向竞价) with the bids *everyone* may see: an ascending auction's
+* the listed-agreement board (挂牌协议): open listings per instrument — side, price fen
+  per unit, remaining quantity, posted time, never the owner — and the number of block
+  deals (大宗) settled today (Asia/Shanghai), from :mod:`liangshan.market.service`;
+* the open auctions (单向竞价), with their deadlines, and the bids *everyone* may see: an ascending auction's
   standing bids without bidders; a sealed auction's bid count only. The page asks
   :func:`liangshan.market.auctions.auction_view` as an anonymous viewer for this, so a
   seller or staff member looking at the public list never puts a sealed amount on it;
 * a participant's own position — held and free units per instrument, money balance and
   free money (fen; free = ledger balance less what open orders, lots and bids reserve,
-  :class:`liangshan.market.funds.Funds`), open orders, and its bids in open auctions.
+  :func:`liangshan.market.service.holdings_view`, which opens no account: a GET writes
+  nothing), open orders, and its bids in open auctions.
   Only a user of an organisation has a position, and it is only ever that organisation's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from liangshan.db import utcnow
 from liangshan.identity.access import Principal
 from liangshan.market import auctions, orders
 from liangshan.market import service as market
-from liangshan.market.funds import Funds
-from liangshan.market.instruments import Instrument
+from liangshan.market.instruments import SHANGHAI, Instrument
 from liangshan.market.models import BookOrder
 
 #: Price levels per side of the depth table.
@@ -87,7 +92,8 @@ def open_auctions(session: Session) -> list[dict[str, Any]]:
 
     Each: id, instrument, quantity, reserve_fen, sealed, increment_fen, bid_count,
     ``best_fen`` (the best standing bid of an ascending auction, None when sealed or
-    without bids), ``bids`` (ascending only) and ``opened`` (when the lot was offered).
+    without bids), ``bids`` (ascending only), ``opened`` (when the lot was offered) and
+    ``closes_at`` (the bidding deadline, None when the lot runs until awarded).
     """
     shown = []
     for row in auctions.list_auctions(session, status="open"):
@@ -117,14 +123,11 @@ def position(session: Session, principal: Principal | None,
     if principal is None or principal.organisation_id is None:
         return None
     org = principal.organisation_id
-    funds = Funds(session)
-    pos = Position(org_id=org, cash_fen=market.money_balance(session, org),
-                   free_cash_fen=funds.free_cash(org))
-    for code, inst in instruments.items():
-        held = market.unit_balance(session, code, org)
-        if held:
-            pos.units.append({"instrument": code, "unit": inst.unit, "held": held,
-                              "free": funds.free_units(code, org)})
+    held_now = market.holdings_view(session, org, instruments)
+    pos = Position(org_id=org, cash_fen=held_now.cash_fen, free_cash_fen=held_now.free_cash_fen)
+    for code, (held, free) in held_now.units.items():
+        pos.units.append({"instrument": code, "unit": instruments[code].unit, "held": held,
+                          "free": free})
     pos.open_orders = orders.list_orders(session, principal, status="open")
     for row in auctions.list_auctions(session, status="open"):
         view = auctions.auction_view(session, principal, row.id)
@@ -133,3 +136,21 @@ def position(session: Session, principal: Principal | None,
                 pos.bids.append({**bid, "auction_id": row.id, "instrument": row.instrument,
                                  "sealed": row.sealed})
     return pos
+
+
+@dataclass
+class ListedBoard:
+    """The public listed-agreement board: open listings per instrument code (no owners)
+    and the count of block deals settled on ``day`` (Asia/Shanghai)."""
+
+    listings: dict[str, list[market.BoardRow]]
+    day: date
+    blocks_settled: int
+
+
+def listed_board(session: Session, instruments: dict[str, Instrument],
+                 day: date | None = None) -> ListedBoard:
+    """The board for the page; ``day`` defaults to today in Asia/Shanghai."""
+    day = day or utcnow().astimezone(SHANGHAI).date()
+    return ListedBoard(listings=market.listed_board(session, instruments), day=day,
+                       blocks_settled=market.block_deals_settled_on(session, day))
