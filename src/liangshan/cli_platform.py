@@ -205,12 +205,15 @@ def market_close_book(
 
 
 @market_app.command("award")
-def market_award(auction_id: Annotated[int, typer.Argument(help="auction id")]) -> None:
+def market_award(auction_id: Annotated[int, typer.Argument(help="auction id")],
+                 force_reason: Annotated[str | None, typer.Option(
+                     "--force-reason", help="close before the deadline; the reason is "
+                                            "kept in the audit trail")] = None) -> None:
     """Award a one-way-bidding auction (单向竞价) and settle its winning bids."""
     from liangshan.market.auctions import award_auction
 
     with session_scope(_engine()) as session:
-        done = award_auction(session, SYSTEM, auction_id)
+        done = award_auction(session, SYSTEM, auction_id, force_reason=force_reason)
         lines = [f"org {t.buyer_org_id}: {t.quantity} at {t.price_fen} fen" for t in done.trades]
     console.print(f"auction {auction_id} awarded, {len(lines)} winner(s)")
     for line in lines:

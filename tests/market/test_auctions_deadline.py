@@ -8,13 +8,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liangshan.db import utcnow
+from liangshan.api import create_app
+from liangshan.db import session_factory, utcnow
 from liangshan.errors import Conflict, Forbidden, InvalidInput
+from liangshan.identity import service as identity
 from liangshan.identity.access import SYSTEM, Principal
 from liangshan.identity.models import AuditEvent, Role
+from liangshan.identity.schemas import UserIn
 from liangshan.ledger import service as ledger
 from liangshan.market import auctions, service
 from liangshan.market.models import Auction
@@ -129,3 +133,36 @@ def test_deadline_must_be_aware_and_ahead_and_none_means_open_until_awarded(
     auctions.place_bid(s, SYSTEM, open_ended.id, _bid(buyer, "late-but-fine"), now=far)
     assert auctions.award_auction(s, SYSTEM, open_ended.id, now=far).auction.status == "awarded"
     s.commit()
+
+
+def test_api_takes_the_deadline_and_the_operators_early_close(db_engine) -> None:
+    password = "correct horse battery"
+    with session_factory(db_engine)() as s:
+        seller, _ = _setup(s)
+        identity.create_user(s, SYSTEM, UserIn(username="admin", display_name="admin",
+                                               password=password, role=Role.PROVINCE_ADMIN))
+        identity.create_user(s, SYSTEM, UserIn(username="seller", display_name="seller",
+                                               password=password, role=Role.ENTERPRISE,
+                                               organisation_id=seller))
+        s.commit()
+    with TestClient(create_app(db_engine), raise_server_exceptions=False) as c:
+        def auth(name: str) -> dict[str, str]:
+            r = c.post("/auth/token", data={"username": name, "password": password})
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        closes = (utcnow() + timedelta(days=2)).replace(microsecond=0)
+        r = c.post("/market/auctions", headers=auth("seller"), json={
+            "instrument": INST, "seller_org_id": seller, "quantity": 50, "reserve_fen": 1500,
+            "closes_at": closes.isoformat(), "idempotency_key": "api-lot"})
+        assert r.status_code == 201, r.text
+        lot = r.json()
+        assert datetime.fromisoformat(lot["closes_at"]) == closes
+        r = c.post(f"/market/auctions/{lot['id']}/award", headers=auth("seller"))
+        assert r.status_code == 409 and "before its deadline" in r.text
+        r = c.post(f"/market/auctions/{lot['id']}/award", headers=auth("seller"),
+                   params={"force_reason": "early"})
+        assert r.status_code == 403 and "only the market operator" in r.text
+        r = c.post(f"/market/auctions/{lot['id']}/award", headers=auth("admin"),
+                   params={"force_reason": "卖方申请撤回，经审核提前结束"})
+        assert r.status_code == 200, r.text
+        assert r.json()["auction"]["status"] == "awarded" and r.json()["trades"] == []
