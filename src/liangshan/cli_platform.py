@@ -204,6 +204,25 @@ def market_close_book(
     console.print(f"{instrument}: {n} open order(s) expired")
 
 
+@market_app.command("pledges")
+def market_pledges(
+    bank: Annotated[int | None, typer.Option("--bank", help="pledgee bank organisation id")
+                    ] = None,
+) -> None:
+    """Pledges (质押): holder, bank, units and serials, loan (fen), term, status."""
+    from liangshan.market.pledges import list_pledges
+
+    with session_scope(_engine()) as session:
+        rows = list_pledges(session, SYSTEM, bank_org_id=bank)
+        table = Table("id", "instrument", "holder", "bank", "units", "serials", "loan",
+                      "amount_fen", "term", "status")
+        for p in rows:
+            table.add_row(str(p.id), p.instrument, str(p.holder_org_id), str(p.bank_org_id),
+                          str(p.quantity), " ".join(p.serials), p.loan_ref, str(p.amount_fen),
+                          f"{p.start_date}–{p.maturity_date}", p.status)
+    console.print(table)
+
+
 @market_app.command("award")
 def market_award(auction_id: Annotated[int, typer.Argument(help="auction id")],
                  force_reason: Annotated[str | None, typer.Option(

@@ -13,7 +13,7 @@ from liangshan.market import models  # noqa: F401 — registers the market table
 
 def test_migration_matches_the_models(db_engine: Engine) -> None:
     market = {t for t in Base.metadata.tables if t.startswith("market_")}
-    assert len(market) == 15
+    assert len(market) == 16
     assert market <= set(inspect(db_engine).get_table_names())
     with db_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

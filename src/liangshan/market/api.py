@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, StrictInt
 from liangshan.api.deps import OptionalPrincipalDep, PrincipalDep, SessionDep
 from liangshan.identity.access import READER_ROLES
 from liangshan.identity.models import Role
-from liangshan.market import agreements, auctions, orders, service
+from liangshan.market import agreements, auctions, orders, pledges, service
 from liangshan.market.issuance import require_party
 from liangshan.market.schemas import (
     AcceptedOut,
@@ -46,6 +46,9 @@ from liangshan.market.schemas import (
     OrderOut,
     PartyIn,
     PlacedOut,
+    PledgeCloseIn,
+    PledgeIn,
+    PledgeOut,
     RetireIn,
     TradeIn,
     TradeOut,
@@ -350,3 +353,32 @@ def confirm_block(session: SessionDep, actor: PrincipalDep, deal_id: int,
 def reject_block(session: SessionDep, actor: PrincipalDep, deal_id: int, data: PartyIn) -> Any:
     """Reject (counterparty) or withdraw (proposer) a proposed block deal."""
     return agreements.reject_block(session, actor, deal_id, data.org_id)
+
+
+# -- pledges (质押) ----------------------------------------------------------------------------
+
+@router.post("/pledges", response_model=PledgeOut, status_code=201)
+def pledge(session: SessionDep, actor: PrincipalDep, data: PledgeIn) -> Any:
+    """Pledge your organisation's free units (oldest serials first) to a bank for a loan."""
+    return pledges.pledge(session, actor, data)
+
+
+@router.get("/pledges", response_model=list[PledgeOut])
+def list_pledges(session: SessionDep, actor: PrincipalDep,
+                 bank_org_id: int | None = None) -> Any:
+    """A bank officer sees the pledges to its bank, a holder its own, staff all."""
+    return pledges.list_pledges(session, actor, bank_org_id=bank_org_id)
+
+
+@router.post("/pledges/{pledge_id}/release", response_model=PledgeOut)
+def release_pledge(session: SessionDep, actor: PrincipalDep, pledge_id: int,
+                   data: PledgeCloseIn) -> Any:
+    """The pledgee bank's officer releases the pledge: the units are free again."""
+    return pledges.release(session, actor, pledge_id, data.idempotency_key)
+
+
+@router.post("/pledges/{pledge_id}/enforce", response_model=PledgeOut)
+def enforce_pledge(session: SessionDep, actor: PrincipalDep, pledge_id: int,
+                   data: PledgeCloseIn) -> Any:
+    """On default the pledgee bank's officer enforces: the units move to the bank."""
+    return pledges.enforce(session, actor, pledge_id, data.idempotency_key)

@@ -7,6 +7,11 @@ the buyer has confirmed, each ``quantity × price`` plus the fee rounded down. A
 listing, lot, bid or deal that needs more than is free is refused with
 :class:`~liangshan.ledger.service.InsufficientBalance`, so units are never offered twice
 across venues and a buyer can always pay what its open commitments may cost.
+
+Pledged units (质押, :mod:`liangshan.market.pledges`) already sit in the holder's pledge
+account, outside the main account whose balance is "held" here, so they are never free;
+a refusal names the organisation's active pledges of the instrument so the holder sees
+why its units are short.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ from liangshan.ledger.journal import account_code
 from liangshan.ledger.models import LedgerAccount
 from liangshan.ledger.schemas import AccountKind
 from liangshan.ledger.service import InsufficientBalance
-from liangshan.market.models import Auction, AuctionBid, BlockDeal, BookOrder, ListedOrder
+from liangshan.market.models import (
+    Auction,
+    AuctionBid,
+    BlockDeal,
+    BookOrder,
+    ListedOrder,
+    Pledge,
+)
 
 
 def cost_fen(qty: int, price_fen: int, fee_bp: int) -> int:
@@ -106,15 +118,28 @@ class Funds:
             self.cash[org_id] = held - reserved
         return self.cash[org_id]
 
+    def pledged(self, instrument: str, org_id: int) -> list[tuple[int, int, int]]:
+        """The organisation's active pledges of ``instrument``: (pledge id, units, bank
+        organisation id), oldest first."""
+        return [(i, q, b) for i, q, b in self.s.execute(
+            select(Pledge.id, Pledge.quantity, Pledge.bank_org_id).where(
+                Pledge.holder_org_id == org_id, Pledge.instrument == instrument,
+                Pledge.status == "active").order_by(Pledge.id))]
+
     def need_units(self, instrument: str, org_id: int, qty: int, what: str) -> None:
         free = self.free_units(instrument, org_id)
         if free < qty:
+            pledges = self.pledged(instrument, org_id)
+            note = "".join(f"; pledge {i} holds {q} of its units for bank organisation {b}"
+                           for i, q, b in pledges)
             raise InsufficientBalance(
                 f"{what}: organisation {org_id} has {free} {instrument} free to sell (held "
                 f"less open sell orders, listings, auction lots and confirmed block deals), "
-                f"needs {qty}",
+                f"needs {qty}{note}",
                 hint="sell only units you hold and have not offered elsewhere; cancel an "
-                     "open order or withdraw a listing to free its units")
+                     "open order or withdraw a listing to free its units"
+                     + ("; pledged units are free again only when the bank releases the "
+                        "pledge" if pledges else ""))
 
     def need_cash(self, org_id: int, fen: int, what: str) -> None:
         free = self.free_cash(org_id)

@@ -358,3 +358,40 @@ class BlockDeal(Timestamped, Base):
     trade_id: Mapped[int | None] = mapped_column(ForeignKey("market_trades.id"))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Pledge(Timestamped, Base):
+    """质押: a holder's units pledged to a bank as security for a loan.
+
+    The pledged serials sit in the holder's own pledge account ``account_code`` (one
+    per pledge, owner the holder), so no sale, transfer, retirement, order, listing or
+    lot can reach them. ``status``: active, released (back to the holder's main
+    account) or enforced (moved to the bank's main account on default).
+    ``amount_fen``: the secured loan, integer fen.
+    """
+
+    __tablename__ = "market_pledges"
+    __table_args__ = (
+        CheckConstraint("quantity > 0 AND amount_fen > 0", name="positive"),
+        CheckConstraint("holder_org_id <> bank_org_id", name="two_parties"),
+        CheckConstraint("maturity_date > start_date", name="term"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    instrument: Mapped[str] = mapped_column(String(32), index=True)
+    holder_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    bank_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    account_code: Mapped[str] = mapped_column(String(200))
+    loan_ref: Mapped[str] = mapped_column(String(200))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    start_date: Mapped[date] = mapped_column(Date)
+    maturity_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entries.id"))
+    closing_entry_id: Mapped[int | None] = mapped_column(BigInteger,
+                                                         ForeignKey("ledger_entries.id"))
+    closing_key: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

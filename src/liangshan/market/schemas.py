@@ -347,3 +347,54 @@ class BlockDealOut(BaseModel):
     trade_id: int | None
     created_at: datetime
     updated_at: datetime
+
+
+class PledgeIn(BaseModel):
+    """质押: pledge ``quantity`` units (oldest serials first) to a bank for a loan.
+
+    ``amount_fen``: the secured loan in integer fen; ``maturity_date`` after ``start_date``.
+    """
+
+    instrument: str
+    holder_org_id: int
+    bank_org_id: int
+    quantity: StrictInt = Field(gt=0)
+    loan_ref: str = Field(min_length=1, max_length=200)
+    amount_fen: StrictInt = Field(gt=0)
+    start_date: date
+    maturity_date: date
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+    @model_validator(mode="after")
+    def _term(self) -> PledgeIn:
+        if self.maturity_date <= self.start_date:
+            raise ValueError(f"maturity_date {self.maturity_date} is not after start_date "
+                             f"{self.start_date}; a pledge needs a term of at least one day")
+        if self.holder_org_id == self.bank_org_id:
+            raise ValueError("holder_org_id and bank_org_id are the same organisation; "
+                             "a pledge is made to another organisation, a bank")
+        return self
+
+
+class PledgeCloseIn(BaseModel):
+    """Release or enforce a pledge; the key makes a replay return the first result."""
+
+    idempotency_key: str = Field(min_length=1, max_length=150)
+
+
+class PledgeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    instrument: str
+    holder_org_id: int
+    bank_org_id: int
+    quantity: int
+    serials: list[str]
+    loan_ref: str
+    amount_fen: int
+    start_date: date
+    maturity_date: date
+    status: str
+    created_at: datetime
+    closed_at: datetime | None
