@@ -214,13 +214,13 @@ def market_pledges(
 
     with session_scope(_engine()) as session:
         rows = list_pledges(session, SYSTEM, bank_org_id=bank)
-        table = Table("id", "instrument", "holder", "bank", "units", "serials", "loan",
-                      "amount_fen", "term", "status")
-        for p in rows:
-            table.add_row(str(p.id), p.instrument, str(p.holder_org_id), str(p.bank_org_id),
-                          str(p.quantity), " ".join(p.serials), p.loan_ref, str(p.amount_fen),
-                          f"{p.start_date}–{p.maturity_date}", p.status)
-    console.print(table)
+        lines = [f"{p.id}\t{p.instrument}\t{p.holder_org_id}\t{p.bank_org_id}\t{p.quantity}\t"
+                 f"{' '.join(p.serials)}\t{p.loan_ref}\t{p.amount_fen}\t{p.start_date}\t"
+                 f"{p.maturity_date}\t{p.status}" for p in rows]
+    typer.echo("id\tinstrument\tholder\tbank\tunits\tserials\tloan\tamount_fen\tstart\t"
+               "maturity\tstatus")
+    for line in lines:
+        typer.echo(line)
 
 
 @market_app.command("award")

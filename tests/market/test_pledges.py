@@ -1,6 +1,7 @@
 """Pledges (质押): reserved against every selling path, released or enforced by the bank only.
 
-MECHANISMS.md §2 (green finance: banks lend against ecological rights as pledges [K]);
+MECHANISMS.md §4 (green finance: water-right pledge 取水权质押 [V]; other eco-asset
+rights pledges [NF]);
 issue 6 item 6: "a bank sees what is pledged to it". EMIS-COD lot 1, reference price
 2,000 fen, listed band 1,800–2,200 fen (instruments.toml).
 """

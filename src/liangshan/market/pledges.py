@@ -1,7 +1,10 @@
 """Pledges (质押): a holder pledges units to a bank as security for a loan.
 
-MECHANISMS.md §2 (finance): banks lend against ecological rights — forestry carbon
-sinks, forest-coverage indices, emission and water rights — taken as pledges [K]. Here
+MECHANISMS.md §4 (green finance): banks lend against ecological rights taken as
+security — e.g. the water-right pledge (取水权质押, Hubei 郧西 2022, 50 % pledge rate,
+registered at the PBoC movable-asset registry) [V]; rules for pledging other eco-asset
+rights (生态资产权益抵押) were not found [NF], so loan-to-value is the bank's affair and
+not checked here. Here
 a pledge moves the holder's oldest free serials into a pledge account of its own
 (owner still the holder, one account per pledge), so no sale, transfer, retirement,
 order, listing or auction lot can reach them, and :mod:`liangshan.market.funds` names
