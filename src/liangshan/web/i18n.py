@@ -198,9 +198,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mkt.best_bid": ("当前最高报价", "Best bid"),
     "mkt.sealed_hidden": ("密封，成交前不公开", "sealed until the award"),
     "mkt.opened": ("挂牌时间", "Offered"),
-    "mkt.deadline_note": ("竞价由卖方或交易所操作员授予后结束；密封报价在授予前对公众不公开。",
-                          "An auction ends when the seller or the market operator awards it; "
-                          "sealed bids are not shown to the public before the award."),
     "mkt.mine": ("本机构持仓与委托", "My organisation's holdings and orders"),
     "mkt.read_only": ("此处只读；下单、撤单和竞价报价请通过 API（/market/orders、/market/auctions）。",
                       "Read-only here; place and cancel orders and bids through the API "
