@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     upload_max_mb: int = Field(default=200, gt=0, description="Largest study-area zip the "
                                "web page accepts, MB (10⁶ bytes).")
     token_ttl_minutes: int = 12 * 60
+    market_enforce_hours: bool | None = Field(
+        default=None, description="Refuse orders, listings and block deals sent through the API "
+        "outside each instrument's trading sessions; default: on in production mode, off "
+        "otherwise (the demo and the tests trade at any hour).")
+
+    @property
+    def enforces_market_hours(self) -> bool:
+        if self.market_enforce_hours is not None:
+            return self.market_enforce_hours
+        return self.mode == "production"
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

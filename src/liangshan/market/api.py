@@ -11,14 +11,16 @@ buys, only a named party confirms a block deal).
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictInt
 
 from liangshan.api.deps import OptionalPrincipalDep, PrincipalDep, SessionDep
+from liangshan.config import get_settings
+from liangshan.db import utcnow
 from liangshan.identity.access import READER_ROLES
 from liangshan.identity.models import Role
 from liangshan.market import agreements, auctions, orders, pledges, service
@@ -56,6 +58,15 @@ from liangshan.market.schemas import (
 )
 
 router = APIRouter(prefix="/market", tags=["market"])
+
+
+def trading_clock() -> datetime | None:
+    """The time an order is checked against its instrument's trading sessions, or None
+    when sessions are not enforced (``LIANGSHAN_MARKET_ENFORCE_HOURS``; on in production)."""
+    return utcnow() if get_settings().enforces_market_hours else None
+
+
+TradingTime = Annotated[datetime | None, Depends(trading_clock)]
 
 
 class DepositIn(BaseModel):
@@ -212,9 +223,9 @@ def _placed(p: orders.Placed) -> dict[str, Any]:
 
 
 @router.post("/orders", response_model=PlacedOut, status_code=201)
-def place_order(session: SessionDep, actor: PrincipalDep, data: OrderIn) -> Any:
+def place_order(session: SessionDep, actor: PrincipalDep, data: OrderIn, at: TradingTime) -> Any:
     """Place a limit or market order for your organisation; crossing trades settle at once."""
-    return _placed(orders.place_order(session, actor, data))
+    return _placed(orders.place_order(session, actor, data, at=at))
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -232,10 +243,11 @@ def cancel_order(session: SessionDep, actor: PrincipalDep, order_id: int) -> Any
 
 
 @router.post("/orders/{order_id}/amend", response_model=PlacedOut)
-def amend_order(session: SessionDep, actor: PrincipalDep, order_id: int, data: AmendIn) -> Any:
+def amend_order(session: SessionDep, actor: PrincipalDep, order_id: int, data: AmendIn,
+                at: TradingTime) -> Any:
     """Lowering the quantity keeps time priority; raising it or a new price re-queues."""
     return _placed(orders.amend_order(session, actor, order_id, quantity=data.quantity,
-                                      price_fen=data.price_fen))
+                                      price_fen=data.price_fen, at=at))
 
 
 @router.get("/books/{instrument}")
@@ -294,10 +306,11 @@ def cancel_auction(session: SessionDep, actor: PrincipalDep, auction_id: int) ->
 # -- listed agreement (挂牌协议) and block agreement (大宗协议) ------------------------------------
 
 @router.post("/listed", response_model=ListedOut, status_code=201)
-def post_listing(session: SessionDep, actor: PrincipalDep, data: ListedIn) -> Any:
+def post_listing(session: SessionDep, actor: PrincipalDep, data: ListedIn, at: TradingTime
+                 ) -> Any:
     """List an offer or a bid (挂牌) within the ±band, below the block threshold; its units
     or money stay reserved until it is filled, withdrawn or expires."""
-    return agreements.post_listing(session, actor, data)
+    return agreements.post_listing(session, actor, data, at=at)
 
 
 @router.get("/listed/{instrument}", response_model=list[ListedOut])
@@ -309,9 +322,9 @@ def listed_board(session: SessionDep, instrument: str,
 
 @router.post("/listed/{listing_id}/accept", response_model=AcceptedOut, status_code=201)
 def accept_listing(session: SessionDep, actor: PrincipalDep, listing_id: int,
-                   data: AcceptIn) -> Any:
+                   data: AcceptIn, at: TradingTime) -> Any:
     """Take all or part of a listing among the best 5 levels (摘牌); settles at once."""
-    done = agreements.accept_listing(session, actor, listing_id, data)
+    done = agreements.accept_listing(session, actor, listing_id, data, at=at)
     return {"listing": done.listing, "trade": done.trade}
 
 
@@ -329,9 +342,10 @@ def expire_listings(session: SessionDep, actor: PrincipalDep, instrument: str
 
 
 @router.post("/blocks", response_model=BlockDealOut, status_code=201)
-def propose_block(session: SessionDep, actor: PrincipalDep, data: BlockIn) -> Any:
+def propose_block(session: SessionDep, actor: PrincipalDep, data: BlockIn, at: TradingTime
+                  ) -> Any:
     """Propose a block deal (大宗协议) to the named counterparty; your side is reserved."""
-    return agreements.propose_block(session, actor, data)
+    return agreements.propose_block(session, actor, data, at=at)
 
 
 @router.get("/blocks/{deal_id}", response_model=BlockDealOut)
@@ -342,9 +356,9 @@ def block_deal(session: SessionDep, actor: PrincipalDep, deal_id: int) -> Any:
 
 @router.post("/blocks/{deal_id}/confirm")
 def confirm_block(session: SessionDep, actor: PrincipalDep, deal_id: int,
-                  data: PartyIn) -> dict[str, Any]:
+                  data: PartyIn, at: TradingTime) -> dict[str, Any]:
     """Confirm for your side; when both sides have confirmed the deal settles (DvP)."""
-    deal, trade = agreements.confirm_block(session, actor, deal_id, data.org_id)
+    deal, trade = agreements.confirm_block(session, actor, deal_id, data.org_id, at=at)
     return {"deal": BlockDealOut.model_validate(deal),
             "trade": None if trade is None else TradeOut.model_validate(trade)}
 
