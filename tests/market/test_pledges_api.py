@@ -3,6 +3,8 @@ sees and closes only pledges to its bank, others get 403 (issue 6 item 6)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -118,3 +120,29 @@ def test_cli_lists_pledges() -> None:
         "2026-01-01", "2026-06-30", "active"]
     both = runner.invoke(app, ["market", "pledges"])
     assert "loan-a" in both.output and "loan-b" in both.output
+
+
+def test_the_market_page_shows_pledged_units_to_their_holder_only(client):
+    from tests.web._web_seed import csrf_token
+
+    holder, bank, _ = client.orgs
+    farm = _login(client, "farm")
+    body = {"instrument": "EMIS-COD", "holder_org_id": holder, "bank_org_id": bank,
+            "quantity": 60, "loan_ref": "贷-2", "amount_fen": 30_000_000,
+            "start_date": "2026-01-01", "maturity_date": "2027-01-01", "idempotency_key": "p2"}
+    assert client.post("/market/pledges", json=body, headers=farm).status_code == 201
+
+    def row(username: str) -> str | None:
+        client.cookies.clear()
+        r = client.post("/web/login", data={"username": username, "password": PASSWORD,
+                                            "csrf_token": csrf_token(client)},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        html = client.get("/web/market?instrument=EMIS-COD").text
+        table = re.search(r'<table class="list" id="holdings">(.*?)</table>', html, re.S)
+        found = table and re.search(r'<tr data-code="EMIS-COD">(.*?)</tr>', table.group(1), re.S)
+        return found.group(1) if found else None
+
+    cells = re.findall(r'<td class="num[^"]*">([\d,]+)</td>', row("farm") or "")
+    assert cells == ["40", "40", "60"]  # held, free, pledged to the bank
+    assert row("rival") is None  # another bank's officer sees no one's holdings

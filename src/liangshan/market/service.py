@@ -52,7 +52,7 @@ from liangshan.market.matching import (
     matches_for,
     plan_event,
 )
-from liangshan.market.models import BlockDeal, DailyPrice, Issuance, Trade
+from liangshan.market.models import BlockDeal, DailyPrice, Issuance, Pledge, Trade
 from liangshan.market.modes import Deal, Mode, closing_price, opening_price
 from liangshan.market.reports import registry_report, report_csv
 from liangshan.market.schemas import TradeIn
@@ -153,6 +153,9 @@ class HoldingsView:
     cash_fen: int
     free_cash_fen: int
     units: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Units pledged to banks (质押), per instrument: still the organisation's, but held in
+    #: its pledge accounts, so neither in ``units`` nor free until the bank releases them.
+    pledged: dict[str, int] = field(default_factory=dict)
 
 
 def holdings_view(session: Session, org_id: int, instruments: Iterable[str]) -> HoldingsView:
@@ -162,10 +165,16 @@ def holdings_view(session: Session, org_id: int, instruments: Iterable[str]) -> 
     funds = Funds(session, read_only=True)
     view = HoldingsView(org_id=org_id, cash_fen=funds.held("CNY", org_id),
                         free_cash_fen=funds.free_cash(org_id))
-    for code in instruments:
+    codes = list(instruments)
+    for code in codes:
         held = funds.held(code, org_id)
         if held:
             view.units[code] = (held, funds.free_units(code, org_id))
+    view.pledged = {code: int(qty) for code, qty in session.execute(
+        select(Pledge.instrument, func.sum(Pledge.quantity))
+        .where(Pledge.holder_org_id == org_id, Pledge.status == "active",
+               Pledge.instrument.in_(codes))
+        .group_by(Pledge.instrument))}
     return view
 
 

@@ -204,6 +204,7 @@ STRINGS: dict[str, tuple[str, str]] = {
                       "(/market/orders, /market/auctions)."),
     "mkt.held": ("持有", "Held"),
     "mkt.free": ("可用（扣除挂单冻结）", "Available (less open orders)"),
+    "mkt.pledged": ("质押中（银行）", "Pledged to banks"),
     "mkt.cash": ("资金余额", "Money balance"),
     "mkt.free_cash": ("可用资金", "Available money"),
     "mkt.no_holdings": ("未持有任何品种", "No units held"),

@@ -125,9 +125,10 @@ def position(session: Session, principal: Principal | None,
     org = principal.organisation_id
     held_now = market.holdings_view(session, org, instruments)
     pos = Position(org_id=org, cash_fen=held_now.cash_fen, free_cash_fen=held_now.free_cash_fen)
-    for code, (held, free) in held_now.units.items():
+    for code in sorted(held_now.units.keys() | held_now.pledged.keys()):
+        held, free = held_now.units.get(code, (0, 0))
         pos.units.append({"instrument": code, "unit": instruments[code].unit, "held": held,
-                          "free": free})
+                          "free": free, "pledged": held_now.pledged.get(code, 0)})
     pos.open_orders = orders.list_orders(session, principal, status="open")
     for row in auctions.list_auctions(session, status="open"):
         view = auctions.auction_view(session, principal, row.id)
