@@ -40,7 +40,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from liangshan.accounting.kernels import routing
+from liangshan.accounting.kernels import accumulate, routing
 from liangshan.accounting.kernels import tiled as tk
 
 __all__ = ["Routing", "route", "upslope_area_tiled"]
@@ -244,4 +244,5 @@ def upslope_area_tiled(dem: da.Array, cellsize: float, *, workers: int | None = 
     rt = route(dem, workers=workers)
     fd = rt.fd
     del rt
-    return tk.upslope_area_into(fd, float(cellsize) * float(cellsize))
+    return accumulate.upslope_area_parallel(fd, float(cellsize) * float(cellsize),
+                                            workers=workers or os.cpu_count() or 1)
