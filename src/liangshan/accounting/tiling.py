@@ -99,15 +99,21 @@ def route(dem: da.Array, *, workers: int | None = None) -> Routing:
 
 def _fill(dem: da.Array, z: np.ndarray, rt: Routing, tiles: list[Tile],
           pool: ThreadPoolExecutor) -> None:
-    """Read the DEM into ``z`` and fill it in place."""
+    """Read the DEM into ``z`` and fill it in place: each tile flooded alone, then raised to
+    the spill level of its labels (Barnes 2016: the filled height of a cell is the higher of
+    its height filled inside the tile and the level of the watershed it was flooded from)."""
+    labels: dict[Tile, np.ndarray] = {}
+
     def flood(t: Tile) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray, int]:
         r0, r1, c0, c1 = rt.bounds(t)
         block = np.asarray(dem.blocks[t].compute(scheduler="sync"), dtype=z.dtype)
-        z[r0:r1, c0:c1] = block
         valid = np.isfinite(block)
         if not valid.any():
+            z[r0:r1, c0:c1] = block
             return _perimeter(np.full(block.shape, -1, np.int64)), *_no_edges(), 1
-        label, a, b, w, n = tk.flood_labels(block, valid)
+        level, label, a, b, w, n = tk.flood_tile(block, valid)
+        z[r0:r1, c0:c1] = level  # filled heights are input heights: exact in z's dtype
+        labels[t] = label
         return _perimeter(label.astype(np.int64)), a, b, w, n
 
     local = _run(pool, flood, tiles)
@@ -118,8 +124,8 @@ def _fill(dem: da.Array, z: np.ndarray, rt: Routing, tiles: list[Tile],
     per: dict[Tile, list[np.ndarray]] = {}
     ea, eb, ew = [], [], []
     for t in tiles:
-        labels, a, b, w, _ = local[t]
-        per[t] = [np.where(v > 0, v + offset[t], v) for v in labels]
+        perimeter, a, b, w, _ = local[t]
+        per[t] = [np.where(v > 0, v + offset[t], v) for v in perimeter]
         ea.append(np.where(a > 0, a + offset[t], a))
         eb.append(np.where(b > 0, b + offset[t], b))
         ew.append(w)
@@ -131,20 +137,13 @@ def _fill(dem: da.Array, z: np.ndarray, rt: Routing, tiles: list[Tile],
     level = tk.solve_spill_levels(total, np.concatenate(ea), np.concatenate(eb),
                                   np.concatenate(ew))
 
-    def fill(t: Tile) -> None:
-        r0, r1, c0, c1 = rt.bounds(t)
-        block = z[r0:r1, c0:c1]
-        valid = np.isfinite(block)
-        if not valid.any():
-            return
-        seeds = np.full(block.shape, np.nan)
-        for lab, (rs, cs) in zip(per[t], _sides(block.shape), strict=True):
-            zz = block[rs, cs].astype(np.float64)
-            seeds[rs, cs] = np.where(lab >= 0, np.maximum(zz, level[np.maximum(lab, 0)]), np.nan)
-        filled = tk.fill_seeded(block, valid, seeds)
-        z[r0:r1, c0:c1] = filled
+    def finish(t: Tile) -> None:
+        label = labels.pop(t, None)
+        if label is not None:
+            r0, r1, c0, c1 = rt.bounds(t)
+            tk.raise_to_spill(z[r0:r1, c0:c1], label, offset[t], level)
 
-    _run(pool, fill, tiles)
+    _run(pool, finish, tiles)
 
 
 def _no_edges() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ from shapely.geometry import box
 
 from liangshan.accounting.invest import _routing_common as rc
 from liangshan.accounting.invest import io
-from liangshan.accounting.invest._fill import fill_float32
 from liangshan.accounting.kernels import routing as rt
+from liangshan.accounting.kernels.fill import fill_float32
 from liangshan.errors import InvalidInput
 
 

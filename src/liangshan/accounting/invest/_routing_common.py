@@ -19,8 +19,8 @@ import numpy as np
 from numba import njit
 
 from liangshan.accounting.invest import io
-from liangshan.accounting.invest._fill import fill_float32
 from liangshan.accounting.kernels import routing as rt
+from liangshan.accounting.kernels.fill import fill_float32
 from liangshan.accounting.kernels.routing import COL_OFFSETS as COL
 from liangshan.accounting.kernels.routing import ROW_OFFSETS as ROW
 from liangshan.errors import InvalidInput
@@ -252,8 +252,9 @@ def route(dem: io.Raster, valid: np.ndarray, algorithm: str) -> Routed:
     """Fill pits, slope and flow direction on the DEM masked to ``valid``.
 
     Consumes ``dem.array``: pixels outside ``valid`` are set to 0 in place (they never
-    enter a stencil), and a float32 DEM is filled by :func:`._fill.fill_float32` (same
-    result as ``fill_pits``, in float64, exact for float32 values). Callers keep only :func:`grid_of` ``dem``.
+    enter a stencil), and a float32 DEM is filled by
+    :func:`liangshan.accounting.kernels.fill.fill_float32` (same result as ``fill_pits``, in
+    float64, exact for float32 values). Callers keep only :func:`grid_of` ``dem``.
     """
     z = dem.array
     if z.dtype not in (np.float32, np.float64):

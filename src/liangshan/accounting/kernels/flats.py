@@ -169,6 +169,32 @@ def _heap_pop(keys, vals, size):
     return val, size
 
 
+@njit(cache=True, nogil=True, inline="always")
+def seed_outlets(valid, closed, fifo):
+    """Mark the outlets of a priority-flood — valid pixels on the raster edge or next to a
+    nodata pixel — closed and queue them in ``fifo`` (invalid pixels are closed too, so the
+    flood never enters them). Returns the number queued."""
+    nr, nc = valid.shape
+    qt = 0
+    for r in range(nr):
+        for c in range(nc):
+            idx = r * nc + c
+            if not valid[r, c]:
+                closed[idx] = True
+                continue
+            edge = r == 0 or c == 0 or r == nr - 1 or c == nc - 1
+            if not edge:
+                for k in range(8):
+                    if not valid[r + ROW_OFFSETS[k], c + COL_OFFSETS[k]]:
+                        edge = True
+                        break
+            if edge:
+                closed[idx] = True
+                fifo[qt] = idx
+                qt += 1
+    return qt
+
+
 @njit(cache=True, nogil=True)
 def fill_pits(dem, valid):
     """Fill depressions flat to their pour point (priority-flood; Barnes et al. 2014).
@@ -191,23 +217,7 @@ def fill_pits(dem, valid):
     closed = np.zeros(n, dtype=np.bool_)
     fifo = np.empty(n, dtype=np.int64)
     qh = 0
-    qt = 0
-    for r in range(nr):
-        for c in range(nc):
-            idx = r * nc + c
-            if not valid[r, c]:
-                closed[idx] = True
-                continue
-            edge = r == 0 or c == 0 or r == nr - 1 or c == nc - 1
-            if not edge:
-                for k in range(8):
-                    if not valid[r + ROW_OFFSETS[k], c + COL_OFFSETS[k]]:
-                        edge = True
-                        break
-            if edge:
-                closed[idx] = True
-                fifo[qt] = idx
-                qt += 1
+    qt = seed_outlets(valid, closed, fifo)
     # pass 1: everything reachable uphill (non-descending steps) from an outlet drains.
     # Pixels that see a lower, not yet drained neighbour may spill into a depression:
     # they seed pass 2 (a stale seed is harmless: popping it finds nothing to do).

@@ -6,12 +6,12 @@ blocks together so that the result is the whole-grid result of
 :func:`~liangshan.accounting.kernels.flats.flow_dir_mfd` and
 :func:`~liangshan.accounting.kernels.routing.flow_accumulation_mfd`:
 
-- pit filling: a labelled priority-flood per tile whose perimeter cells are seeds, then a
-  graph of spill heights between the labels, solved once for the whole grid (Barnes 2016,
-  "Parallel priority-flood depression filling for trillion cell digital elevation models on
-  desktops or clusters", Computers & Geosciences 96:56-68). With the exact filled height of
-  every tile-perimeter cell known, a priority-flood of one tile seeded from its perimeter
-  gives the exact filled heights inside it (:func:`fill_seeded`);
+- pit filling: a labelled priority-flood per tile whose perimeter cells are seeds
+  (:func:`liangshan.accounting.kernels.fill.flood_tile`), then a graph of spill heights
+  between the labels, solved once for the whole grid (:func:`solve_spill_levels`; Barnes
+  2016, "Parallel priority-flood depression filling for trillion cell digital elevation
+  models on desktops or clusters", Computers & Geosciences 96:56-68), and each cell raised to
+  the spill level of its label (:func:`raise_to_spill`);
 - flats that cross a tile edge: :func:`equal_across` finds them, :func:`flat_region` gathers
   each whole region so its plateau directions can be recomputed on a window around it;
 - accumulation: :func:`upslope_area_into`, one topological sweep over the stitched
@@ -36,49 +36,6 @@ from liangshan.accounting.kernels.flats import (
 
 
 @njit(cache=True, nogil=True)
-def _push(keys, vals, size, key, val):
-    if size == keys.size:
-        k2 = np.empty(keys.size * 2, dtype=keys.dtype)
-        v2 = np.empty(vals.size * 2, dtype=vals.dtype)
-        k2[:size] = keys
-        v2[:size] = vals
-        keys, vals = k2, v2
-    i = size
-    keys[i] = key
-    vals[i] = val
-    while i > 0:
-        p = (i - 1) >> 1
-        if keys[p] <= keys[i]:
-            break
-        keys[p], keys[i] = keys[i], keys[p]
-        vals[p], vals[i] = vals[i], vals[p]
-        i = p
-    return keys, vals, size + 1
-
-
-@njit(cache=True, nogil=True)
-def _pop(keys, vals, size):
-    val = vals[0]
-    size -= 1
-    keys[0] = keys[size]
-    vals[0] = vals[size]
-    i = 0
-    while True:
-        lft = 2 * i + 1
-        if lft >= size:
-            break
-        m = lft
-        if lft + 1 < size and keys[lft + 1] < keys[lft]:
-            m = lft + 1
-        if keys[i] <= keys[m]:
-            break
-        keys[m], keys[i] = keys[i], keys[m]
-        vals[m], vals[i] = vals[i], vals[m]
-        i = m
-    return val, size
-
-
-@njit(cache=True, nogil=True)
 def _grow(buf, n):
     if n < buf.size:
         return buf
@@ -87,78 +44,68 @@ def _grow(buf, n):
     return new
 
 
-@njit(cache=True, nogil=True)
-def _grow_edges(ea, eb, ew):
-    n = ea.size
-    a2 = np.empty(2 * n, dtype=ea.dtype)
-    b2 = np.empty(2 * n, dtype=eb.dtype)
-    w2 = np.empty(2 * n, dtype=ew.dtype)
-    a2[:n] = ea
-    b2[:n] = eb
-    w2[:n] = ew
-    return a2, b2, w2
+def flood_tile(dem: np.ndarray, valid: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Fill one tile as if its edge were the raster's edge, and label its watersheds.
 
-
-@njit(cache=True, nogil=True)
-def _flood(dem, valid, seeds_z, labelled):
-    """Priority-flood of one tile (Barnes et al. 2014, with a pit queue, and a first
-    breadth-first pass over everything that never descends from a seed, as ``fill_pits``).
-
-    Seeds: cells with a finite ``seeds_z`` (their level), and cells next to an invalid cell
-    inside the tile (level = elevation, label 0 = "drains out"). With ``labelled`` each
-    finite seed that is not such an outlet gets its own label 1, 2, …, every other cell the
-    label of the seed it was flooded from, and each meeting of two labels is recorded as a
-    spill edge (label a, label b, max of the two levels). Returns (level, label, edges a, b,
-    weights, number of edges, number of labels).
+    ``dem`` elevation [m] of the tile (anything where ``valid`` is False). Returns (level —
+    filled height [m], float64, NaN where invalid; label — int32, 0 for cells that drain
+    through a nodata cell inside the tile, 1 … n−1 the watershed of one edge cell, −1 invalid;
+    spill edges a, b (int64 label pairs, a < b, each pair once) with weight [m], the lowest
+    spill height between the two; n = number of labels).
     """
-    nr, nc = dem.shape
+    level = fill_pits(np.where(valid, dem, 0.0), valid)
+    level[~valid] = np.nan
+    label = np.full(dem.shape, -1, dtype=np.int32)
+    ea, eb, ew, ne, nlab = _label_watersheds(level, valid, label)
+    a, b, w = ea[:ne].astype(np.int64), eb[:ne].astype(np.int64), ew[:ne]
+    key = a * nlab + b
+    order = np.lexsort((w, key))
+    key, w = key[order], w[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return level, label, key[first] // nlab, key[first] % nlab, w[first], nlab
+
+
+_CACHE = 4096  # slots of the spill-edge cache (a power of two)
+
+
+@njit(cache=True, nogil=True)
+def _label_watersheds(level, valid, label):
+    """Labels and spill edges of a filled tile (see :func:`flood_tile`).
+
+    On a filled surface every cell has a non-ascending path to an outlet, so a breadth-first
+    walk from the outlets over non-descending steps reaches every cell; each cell takes its
+    parent's label, so the path back to its outlet never rises above the cell's own level —
+    the property the spill-graph solution needs (Barnes 2016, §2). Edges: every pair of
+    neighbours with different labels, weighted by the higher of the two levels; a
+    direct-mapped cache keeps the lowest weight of a pair while it repeats along a border,
+    and evicted pairs go to the list the caller reduces exactly."""
+    nr, nc = level.shape
     n = nr * nc
-    level = np.empty((nr, nc), dtype=np.float64)
-    label = np.full((nr, nc), -1, dtype=np.int32)
-    closed = np.zeros(n, dtype=np.bool_)
-    keys = np.empty(1024, dtype=np.float64)
-    vals = np.empty(1024, dtype=np.int64)
-    size = 0
+    fifo = np.empty(n, dtype=np.int64)
+    qt = 0
     nlab = 1
     for r in range(nr):
         for c in range(nc):
-            i = r * nc + c
             if not valid[r, c]:
-                closed[i] = True
                 continue
-            outlet = False
+            by_nodata = False
             for k in range(8):
                 rr = r + ROW_OFFSETS[k]
                 cc = c + COL_OFFSETS[k]
                 if 0 <= rr < nr and 0 <= cc < nc and not valid[rr, cc]:
-                    outlet = True
+                    by_nodata = True
                     break
-            z = seeds_z[r, c]
-            if outlet:
-                z = dem[r, c]
+            if by_nodata:
                 label[r, c] = 0
-            elif np.isfinite(z):
+            elif r == 0 or c == 0 or r == nr - 1 or c == nc - 1:
                 label[r, c] = nlab
                 nlab += 1
             else:
                 continue
-            closed[i] = True
-            level[r, c] = z
-            if size == keys.size:
-                keys, vals = _heap_grow(keys, vals)
-            size = _heap_push(keys, vals, size, z, i)
-    ea = np.empty(256, dtype=np.int32)
-    eb = np.empty(256, dtype=np.int32)
-    ew = np.empty(256, dtype=np.float64)
-    ne = 0
-    # pass 1: from the seeds, every cell reached by never-descending steps keeps its own
-    # height (as in fill_pits); cells that see a lower, unreached neighbour seed pass 2
-    fifo = np.empty(n, dtype=np.int64)
-    qt = 0
-    while size > 0:
-        i, size = _heap_pop(keys, vals, size)
-        fifo[qt] = i
-        qt += 1
+            fifo[qt] = r * nc + c
+            qt += 1
     qh = 0
     while qh < qt:
         i = fifo[qh]
@@ -167,122 +114,77 @@ def _flood(dem, valid, seeds_z, labelled):
         c = i % nc
         lc = level[r, c]
         lab = label[r, c]
-        spill = False
         for k in range(8):
             rr = r + ROW_OFFSETS[k]
             cc = c + COL_OFFSETS[k]
-            if rr < 0 or rr >= nr or cc < 0 or cc >= nc or not valid[rr, cc]:
+            if (0 <= rr < nr and 0 <= cc < nc and label[rr, cc] < 0 and valid[rr, cc]
+                    and level[rr, cc] >= lc):
+                label[rr, cc] = lab
+                fifo[qt] = rr * nc + cc
+                qt += 1
+    ca = np.full(_CACHE, -1, dtype=np.int64)
+    cb = np.full(_CACHE, -1, dtype=np.int64)
+    cw = np.zeros(_CACHE, dtype=np.float64)
+    ea = np.empty(1024, dtype=np.int64)
+    eb = np.empty(1024, dtype=np.int64)
+    ew = np.empty(1024, dtype=np.float64)
+    ne = 0
+    for r in range(nr):
+        for c in range(nc):
+            la = label[r, c]
+            if la < 0:
                 continue
-            j = rr * nc + cc
-            if closed[j]:
-                if labelled and label[rr, cc] != lab:
-                    if ne == ea.size:
-                        ea, eb, ew = _grow_edges(ea, eb, ew)
-                    ea[ne] = lab
-                    eb[ne] = label[rr, cc]
-                    ew[ne] = max(lc, level[rr, cc])
+            for k in range(4, 8):  # W, SW, S, SE: each pair of neighbours once
+                rr = r + ROW_OFFSETS[k]
+                cc = c + COL_OFFSETS[k]
+                if rr >= nr or cc < 0 or cc >= nc:
+                    continue
+                lb = label[rr, cc]
+                if lb < 0 or lb == la:
+                    continue
+                lo = min(la, lb)
+                hi = max(la, lb)
+                w = max(level[r, c], level[rr, cc])
+                h = (lo * 7919 + hi) & (_CACHE - 1)
+                if ca[h] == lo and cb[h] == hi:
+                    cw[h] = min(cw[h], w)
+                    continue
+                if ca[h] >= 0:
+                    ea, eb, ew = _append_edge(ea, eb, ew, ne, ca[h], cb[h], cw[h])
                     ne += 1
-                continue
-            z = dem[rr, cc]
-            if z < lc:
-                spill = True
-                continue
-            closed[j] = True
-            label[rr, cc] = lab
-            level[rr, cc] = z
-            fifo[qt] = j
-            qt += 1
-        if spill:
-            if size == keys.size:
-                keys, vals = _heap_grow(keys, vals)
-            size = _heap_push(keys, vals, size, lc, i)
-    # pass 2: priority-flood the depressions from the cells bordering them
-    pit = fifo  # reused as the pit queue
-    ph = 0
-    pt = 0
-    while size > 0 or ph < pt:
-        if ph < pt:
-            i = pit[ph]
-            ph += 1
-            if ph == pt:
-                ph = 0
-                pt = 0
-        else:
-            i, size = _heap_pop(keys, vals, size)
-        r = i // nc
-        c = i % nc
-        lc = level[r, c]
-        lab = label[r, c]
-        for k in range(8):
-            rr = r + ROW_OFFSETS[k]
-            cc = c + COL_OFFSETS[k]
-            if rr < 0 or rr >= nr or cc < 0 or cc >= nc or not valid[rr, cc]:
-                continue
-            j = rr * nc + cc
-            if closed[j]:
-                if labelled and label[rr, cc] != lab:
-                    if ne == ea.size:
-                        ea, eb, ew = _grow_edges(ea, eb, ew)
-                    ea[ne] = lab
-                    eb[ne] = label[rr, cc]
-                    ew[ne] = max(lc, level[rr, cc])
-                    ne += 1
-                continue
-            closed[j] = True
-            label[rr, cc] = lab
-            z = dem[rr, cc]
-            if z <= lc:
-                level[rr, cc] = lc
-                pit[pt] = j
-                pt += 1
-            else:
-                level[rr, cc] = z
-                if size == keys.size:
-                    keys, vals = _heap_grow(keys, vals)
-                size = _heap_push(keys, vals, size, z, j)
-    return level, label, ea, eb, ew, ne, nlab
+                ca[h] = lo
+                cb[h] = hi
+                cw[h] = w
+    for h in range(_CACHE):
+        if ca[h] >= 0:
+            ea, eb, ew = _append_edge(ea, eb, ew, ne, ca[h], cb[h], cw[h])
+            ne += 1
+    return ea, eb, ew, ne, nlab
 
 
-def flood_labels(dem: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                               np.ndarray, np.ndarray, int]:
-    """Labelled priority-flood of one tile whose perimeter cells are all seeds.
-
-    ``dem`` elevation [m] of the tile, ``valid`` its mask. Returns (label int32 — 0 for
-    cells that drain through an invalid cell inside the tile, 1 … n−1 the watershed of one
-    perimeter cell, −1 invalid —, spill edges a, b, weight [m] (label pairs, each reduced to
-    its lowest spill height), n = number of labels).
-    """
-    seeds = np.full(dem.shape, np.inf)
-    seeds[[0, -1], :] = dem[[0, -1], :]
-    seeds[:, [0, -1]] = dem[:, [0, -1]]
-    _, label, ea, eb, ew, ne, nlab = _flood(dem, valid, seeds, True)
-    a, b, w = ea[:ne], eb[:ne], ew[:ne]
-    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
-    key = lo * nlab + hi
-    order = np.lexsort((w, key))
-    key, w = key[order], w[order]
-    first = np.ones(key.size, dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, w = key[first], w[first]
-    return label, (key // nlab).astype(np.int64), (key % nlab).astype(np.int64), w, nlab
+@njit(cache=True, nogil=True)
+def _append_edge(ea, eb, ew, ne, a, b, w):
+    if ne == ea.size:
+        ea, eb, ew = _grow(ea, ne), _grow(eb, ne), _grow(ew, ne)
+    ea[ne] = a
+    eb[ne] = b
+    ew[ne] = w
+    return ea, eb, ew
 
 
-def fill_seeded(dem: np.ndarray, valid: np.ndarray, perimeter_z: np.ndarray) -> np.ndarray:
-    """Exact filled heights [m] of a tile given the filled heights of its perimeter cells.
-
-    ``perimeter_z`` is a tile-shaped array holding the final filled height of each valid
-    perimeter cell (anything elsewhere is ignored). A cell's filled height is the lowest,
-    over the paths to an outlet, of the highest point of the path; a path leaving the tile
-    crosses its perimeter, where the rest of the path is worth the perimeter cell's filled
-    height. So this is ``fill_pits`` of the tile with its perimeter raised to those heights:
-    the perimeter is the array's edge, hence the outlets. Float64 output; NaN where invalid.
-    """
-    raised = np.where(valid, dem, 0).astype(np.float64)
-    for rows, cols in ((0, slice(None)), (-1, slice(None)), (slice(None), 0), (slice(None), -1)):
-        raised[rows, cols] = np.where(valid[rows, cols], perimeter_z[rows, cols], 0.0)
-    level = fill_pits(raised, valid)
-    level[~valid] = np.nan
-    return level
+@njit(cache=True, nogil=True)
+def raise_to_spill(z, label, offset, level):
+    """Raise each cell of a tile flooded alone (``z``, filled heights [m], modified in place)
+    to the spill level [m] of its watershed: label l ≥ 1 is global label ``offset + l`` in
+    ``level``; label 0 drains out of the grid and −1 is nodata (both left as they are)."""
+    nr, nc = z.shape
+    for r in range(nr):
+        for c in range(nc):
+            lab = label[r, c]
+            if lab > 0:
+                s = level[offset + lab]
+                if s > z[r, c]:
+                    z[r, c] = s
 
 
 @njit(cache=True, nogil=True)
@@ -314,9 +216,9 @@ def solve_spill_levels(n, ea, eb, ew):
     vals = np.empty(1024, dtype=np.int64)
     size = 0
     level[0] = -np.inf
-    keys, vals, size = _push(keys, vals, size, -np.inf, 0)
+    size = _heap_push(keys, vals, size, -np.inf, 0)
     while size > 0:
-        u, size = _pop(keys, vals, size)
+        u, size = _heap_pop(keys, vals, size)
         if done[u]:
             continue
         done[u] = True
@@ -326,7 +228,9 @@ def solve_spill_levels(n, ea, eb, ew):
             lv = max(lu, wt[p])
             if lv < level[v]:
                 level[v] = lv
-                keys, vals, size = _push(keys, vals, size, lv, v)
+                if size == keys.size:
+                    keys, vals = _heap_grow(keys, vals)
+                size = _heap_push(keys, vals, size, lv, v)
     return level
 
 
