@@ -204,32 +204,50 @@ def _directions(z: np.ndarray, rt: Routing, tiles: list[Tile], pool: ThreadPoolE
     list(pool.map(tile, tiles))
     H, W = z.shape
     seen = np.zeros((H, W), dtype=bool)
+    batch: list[np.ndarray] = []
+    pending = 0
+
+    def redo(cells: np.ndarray) -> None:
+        rows, cols = cells // W, cells % W
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
+        win = _mfd(_padded(z, r0, r1, c0, c1, np.nan).astype(np.float64))
+        rt.fd[rows, cols] = win[rows - r0 + 1, cols - c0 + 1]
+
+    # Regions are gathered here in one thread (``seen`` is shared) and their windows
+    # recomputed on the pool, a batch at a time so the pending cell lists stay small; each
+    # window writes only its own region's cells, so windows may overlap.
+    for r, c in _edge_flat_cells(z, rt):
+        if seen[r, c]:
+            continue
+        cells, flat = tk.flat_region(z, r, c, seen)
+        if flat:
+            batch.append(cells)
+            pending += cells.size
+        if pending > _REDO_BATCH_CELLS:
+            list(pool.map(redo, batch))
+            batch, pending = [], 0
+    list(pool.map(redo, batch))
+
+
+_REDO_BATCH_CELLS = 4_000_000
+
+
+def _edge_flat_cells(z: np.ndarray, rt: Routing) -> Iterable[tuple[int, int]]:
+    """Cells whose equal-height neighbour lies across a tile edge."""
     for r in rt.row_edges[1:-1]:
         for s in (-1, 0, 1):
             for c in tk.equal_across(z[r - 1], z[r], s):
-                _redo_flat(z, rt.fd, seen, int(r - 1), int(c))
+                yield int(r - 1), int(c)
     for c in rt.col_edges[1:-1]:
         for s in (-1, 0, 1):
             for r in tk.equal_across(z[:, c - 1], z[:, c], s):
-                _redo_flat(z, rt.fd, seen, int(r), int(c - 1))
+                yield int(r), int(c - 1)
 
 
 def _mfd(win: np.ndarray) -> np.ndarray:
     valid = np.isfinite(win)
     return routing.flow_dir_mfd(np.where(valid, win, 0.0), valid)
-
-
-def _redo_flat(z: np.ndarray, fd: np.ndarray, seen: np.ndarray, r: int, c: int) -> None:
-    if seen[r, c]:
-        return
-    cells, flat = tk.flat_region(z, r, c, seen)
-    if not flat:
-        return
-    W = z.shape[1]
-    rows, cols = cells // W, cells % W
-    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
-    win = _mfd(_padded(z, r0, r1, c0, c1, np.nan).astype(np.float64))
-    fd[rows, cols] = win[rows - r0 + 1, cols - c0 + 1]
 
 
 def upslope_area_tiled(dem: da.Array, cellsize: float, *, workers: int | None = None
