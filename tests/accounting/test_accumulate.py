@@ -107,6 +107,36 @@ def test_any_small_grid(seed: int, rows: int, cols: int, nodata: float, bands: i
     check(directions(rough_dem(seed, (rows, cols), nodata)), 30.0 * 30.0, bands, workers)
 
 
+def random_dag(seed: int, shape: tuple[int, int]) -> np.ndarray:
+    """Packed directions with random weights 1..15 toward every lower neighbour of random
+    heights (acyclic), including the weights ≥ 8 in direction 7 that make the int32
+    negative; about a tenth of the cells nodata."""
+    rng = np.random.default_rng(seed)
+    z = rng.random(shape)
+    z[rng.random(shape) < 0.1] = np.nan
+    rows, cols = shape
+    packed = np.zeros(shape, dtype=np.uint32)
+    for r in range(rows):
+        for c in range(cols):
+            if np.isnan(z[r, c]):
+                continue
+            for k in range(8):
+                rr, cc = r + int(rt.ROW_OFFSETS[k]), c + int(rt.COL_OFFSETS[k])
+                inside = 0 <= rr < rows and 0 <= cc < cols
+                if (not inside or not z[rr, cc] >= z[r, c]) and rng.random() < 0.7:
+                    packed[r, c] |= np.uint32(int(rng.integers(1, 16)) << (4 * k))
+    return packed.view(np.int32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 16), cols=st.integers(1, 16),
+       bands=st.integers(1, 4))
+def test_random_weights_and_graphs(seed: int, rows: int, cols: int, bands: int) -> None:
+    """Any weights 1..15 in any direction, flow off the grid edges and into nodata."""
+    fd = random_dag(seed, (rows, cols))
+    check(fd, 900.0, bands)
+
+
 @pytest.mark.parametrize("bands", [2, 3, 4])
 def test_channel_zigzags_across_the_band_boundaries(bands: int) -> None:
     """A channel that steps down-right across every band boundary, then back up across it,

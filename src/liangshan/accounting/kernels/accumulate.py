@@ -23,6 +23,7 @@ Flow direction 0 means nodata / no outflow, as in :mod:`~liangshan.accounting.ke
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -202,7 +203,8 @@ def upslope_area_parallel(fd: np.ndarray, area: float, workers: int = 2, *,
     threads over ``bands`` horizontal bands (default: one per worker).
 
     ``fd`` must be a C-contiguous int32 array of packed MFD directions. ``stats``, if given,
-    receives the number of rounds and of cells processed in the first (parallel) round.
+    receives the number of bands and rounds, the cells processed in the first round (the
+    rest waited for flow from another band) and the wall time [s] of the phases.
     """
     if fd.dtype != np.int32 or fd.ndim != 2 or not fd.flags.c_contiguous:
         raise ValueError("fd must be a C-contiguous 2-D int32 array")
@@ -236,7 +238,9 @@ def upslope_area_parallel(fd: np.ndarray, area: float, workers: int = 2, *,
                       0)
 
     try:
+        t0 = time.perf_counter()
         run(lambda s: _indegree_rows(fd, indeg, s[0], s[1]), spans)
+        t1 = time.perf_counter()
         rounds = 0
         busy = list(range(nb))
         scan = True
@@ -246,7 +250,9 @@ def upslope_area_parallel(fd: np.ndarray, area: float, workers: int = 2, *,
             for b, (st, top, ot, oa, no) in zip(busy, res, strict=True):
                 stacks[b], tops[b], outs_t[b], outs_a[b], nouts[b] = st, top, ot, oa, no
             if scan and stats is not None:
+                t2 = time.perf_counter()
                 stats["first_round_done"] = int(np.count_nonzero(indeg == _DONE))
+                t2b = time.perf_counter()
             scan = False
             nfreed = 0
             for b in range(nb):
@@ -267,6 +273,10 @@ def upslope_area_parallel(fd: np.ndarray, area: float, workers: int = 2, *,
                         busy.append(b)
         if stats is not None:
             stats["rounds"] = rounds
+            t3 = time.perf_counter()
+            stats["s_indegree"] = t1 - t0
+            stats["s_first_round"] = t2 - t1
+            stats["s_later_rounds"] = t3 - t2b
             stats["bands"] = nb
         out = fd.view(np.float32)
         run(lambda s: _finish_rows(acc, indeg, out, float(area), s[0], s[1]), spans)
