@@ -257,3 +257,70 @@ def test_unreadable_raster(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match=r"dem\.tif.*'dem'.*unreadable"):
         open_grid(open_study(tmp_path, raster_hook=hook)).layer("dem")
+
+
+def test_zonal_stats_counts_nan_cells_and_all_cells() -> None:
+    """One pass gives the value sums, the NaN cells of each coverage raster and the cells per
+    bin: bin 0 has 3 cells (one NaN in the layer), bin 1 two (both valid); key −1 and keys
+    ≥ nbins are not counted."""
+    import xarray as xr
+
+    from liangshan.accounting.grid import zonal_stats
+
+    key = xr.DataArray(np.array([[0, 0], [0, 1], [-1, 1], [7, 0]]), dims=("y", "x")).chunk(1)
+    val = xr.DataArray(np.array([[1.0, 2.0], [3.0, 4.0], [9.0, np.nan], [5.0, np.inf]]),
+                       dims=("y", "x")).chunk(2)
+    layer = xr.DataArray(np.array([[np.nan, 1.0], [1.0, 1.0], [np.nan, 1.0], [np.nan, np.nan]]),
+                         dims=("y", "x")).chunk(3)
+    stats = zonal_stats([val], key, 2, nan_of=[layer])
+    np.testing.assert_array_equal(stats.sums, [[6.0, 4.0]])
+    np.testing.assert_array_equal(stats.counts, [[3, 1]])
+    np.testing.assert_array_equal(stats.nan_counts, [[2, 0]])
+    np.testing.assert_array_equal(stats.cells, [4, 2])
+
+
+def test_codes_in_block_matches_unique() -> None:
+    """The presence-table pass gives np.unique's codes, also with values outside 0–65535."""
+    from liangshan.accounting.grid import _codes_in_block
+
+    rng = np.random.default_rng(1)
+    block = rng.choice(np.array([0, 111, 112, 311, 65535], dtype=np.int32), (40, 30))
+    np.testing.assert_array_equal(_codes_in_block(block), np.unique(block))
+    block[3, 4], block[5, 6] = -2, 70000
+    np.testing.assert_array_equal(_codes_in_block(block), np.unique(block))
+
+
+def _tiled(path: Path, data: np.ndarray, side: int = 16) -> Path:
+    profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1], "count": 1,
+               "dtype": "float32", "transform": Affine(RES, 0, X0, 0, -RES, Y0),
+               "nodata": -9999.0, "tiled": True, "blockxsize": side, "blockysize": side}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype("float32"), 1)
+    return path
+
+
+def test_units_sample_of_a_many_block_file_reads_a_lattice_of_blocks(tmp_path: Path) -> None:
+    """A file of 40 × 40 blocks is sampled from at most 64 of its blocks (every other cell),
+    spread over the whole extent: values from every quadrant, none beyond 64 × 8 × 8."""
+    from liangshan.accounting.grid import StudyGrid
+
+    rows, cols = np.mgrid[0:640, 0:640]
+    data = (rows // 320) * 2 + (cols // 320) + 1.0  # quadrant number 1–4
+    with rasterio.open(_tiled(tmp_path / "q.tif", data)) as src:
+        sample = StudyGrid._sample(src)
+    assert sample.size <= 64 * 8 * 8
+    assert set(np.unique(sample)) == {1.0, 2.0, 3.0, 4.0}
+
+
+def test_units_sample_falls_back_when_the_lattice_is_nodata(tmp_path: Path) -> None:
+    """Valid cells only off the lattice's blocks: the decimated read of the whole band finds
+    them, so NDVI scaled to 0–10000 is still caught."""
+    from liangshan.accounting.grid import StudyGrid, _units_check
+
+    data = np.full((640, 640), -9999.0)
+    data[16:80, 16:80] = 7000.0  # block rows/columns 1–4: between lattice blocks 0 and 6
+    with rasterio.open(_tiled(tmp_path / "ndvi.tif", data)) as src:
+        sample = StudyGrid._sample(src)
+    assert sample.size > 0 and (sample == 7000.0).all()
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        _units_check("ndvi", tmp_path / "ndvi.tif", sample)

@@ -16,13 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import rasterio
 import xarray as xr
+from numba import njit
 
 from liangshan.accounting.coefficients import CoefficientTable, load_coefficients
-from liangshan.accounting.grid import StudyGrid, open_grid, write_cog, zonal_sums
+from liangshan.accounting.grid import StudyGrid, open_grid, write_cog, zonal_stats
 from liangshan.accounting.physical_terms import BUILDERS, INDICATORS, Context, Term
 from liangshan.errors import InvalidInput
 
@@ -134,13 +136,12 @@ def _account(study: Any, year: int, wanted: list[str], report: Progress,
     pixel_terms = [t for t in terms if t.pixel is not None]
     used = sorted({name for names in ctx.used.values() for name in names} - {"ecosystem"})
     report("computing zonal sums", 0.4)
-    values = ([_pixel(t) for t in pixel_terms]
-              + [xr.where(ctx.layer(name).isnull(), 1.0, np.nan) for name in used]
-              + [xr.ones_like(key, dtype=np.float64)])
     # bins [nbins, nbins + n_reg) hold the cells of each region without an ecosystem type
-    sums, counts = zonal_sums(values, key, nbins + n_reg)
-    _coverage_gaps(ctx, counts[len(pixel_terms):-1, :nbins], used, counts[-1], n_eco)
-    sums, counts = sums[:, :nbins], counts[:, :nbins]
+    stats = zonal_stats([_pixel(t) for t in pixel_terms], key, nbins + n_reg,
+                        nan_of=[ctx.layer(name) for name in used])
+    _coverage_gaps(ctx, stats.nan_counts[:, :nbins], used, stats.cells, n_eco)
+    sums, counts = stats.sums[:, :nbins], stats.counts[:, :nbins]
+    cells = stats.cells[:nbins]
     report("assembling the table", 0.85)
 
     region_of_bin = np.repeat(np.array(g.region_codes, dtype=object), n_eco)
@@ -159,7 +160,7 @@ def _account(study: Any, year: int, wanted: list[str], report: Progress,
     table = _tidy(table)
 
     pixel_area = g.spec.pixel_area_m2
-    area = counts[-1] * pixel_area / 1e6
+    area = cells * pixel_area / 1e6
     ok = area > 0
     table.attrs.update({
         "year": int(year),
@@ -181,14 +182,33 @@ def _account(study: Any, year: int, wanted: list[str], report: Progress,
 def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
     """(region index − 1) × n_eco + ecosystem index inside the zones; cells of a region with
     no ecosystem type go to bin n_reg × n_eco + region index − 1; −1 outside the zones."""
-    lut = np.full(ctx.lut_size, -1, dtype=np.int64)
+    lut = np.full(ctx.lut_size, -1, dtype=np.int32)
     for i, code in enumerate(ctx.codes):
         lut[code] = i
-    eco_idx = xr.apply_ufunc(lambda e: lut[e], ctx.eco, dask="parallelized",
-                             output_dtypes=[np.int64])
-    reg = g.region_index.astype(np.int64)
-    untyped = len(g.region_codes) * n_eco + reg - 1
-    return xr.where(reg > 0, xr.where(eco_idx >= 0, (reg - 1) * n_eco + eco_idx, untyped), -1)
+    untyped = len(g.region_codes) * n_eco
+
+    def block(reg: np.ndarray, eco: np.ndarray) -> np.ndarray:
+        out = np.empty(reg.shape, dtype=np.int32)
+        _key_block(reg, eco, lut, n_eco, untyped, out)
+        return out
+
+    data = da.map_blocks(block, g.region_index.data, ctx.eco.data.rechunk(g.chunks),
+                         dtype=np.int32, meta=np.array((), dtype=np.int32))
+    return g.region_index.copy(data=data)
+
+
+@njit(cache=True, nogil=True)
+def _key_block(reg, eco, lut, n_eco, untyped, out):  # pragma: no cover - compiled
+    """The bin key of :func:`_bin_key` for one block, in one pass (no int64 temporaries)."""
+    for i in range(reg.shape[0]):
+        for j in range(reg.shape[1]):
+            r = reg[i, j]
+            if r <= 0:
+                out[i, j] = -1
+                continue
+            e = eco[i, j]
+            t = lut[e] if 0 <= e < lut.size else -1
+            out[i, j] = (r - 1) * n_eco + t if t >= 0 else untyped + r - 1
 
 
 def _coverage_gaps(ctx: Context, nodata: np.ndarray, used: list[str], cells: np.ndarray,
