@@ -40,7 +40,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from liangshan.accounting.kernels import accumulate, routing
+from liangshan.accounting.kernels import accumulate, flats
 from liangshan.accounting.kernels import tiled as tk
 
 __all__ = ["Routing", "route", "upslope_area_tiled"]
@@ -192,14 +192,16 @@ def _facing(la: np.ndarray, za: np.ndarray, lb: np.ndarray, zb: np.ndarray
 
 
 def _directions(z: np.ndarray, rt: Routing, tiles: list[Tile], pool: ThreadPoolExecutor) -> None:
-    """MFD directions of every tile from the filled DEM ``z``; flats that cross a tile edge are
-    recomputed on a window holding the whole flat region."""
+    """MFD directions of every tile from the filled DEM ``z``; a plateau that reaches across a
+    tile edge is resolved whole, on a window around it."""
     def tile(t: Tile) -> None:
         r0, r1, c0, c1 = rt.bounds(t)
         win = _padded(z, r0, r1, c0, c1, np.nan).astype(np.float64)
-        if not np.isfinite(win[1:-1, 1:-1]).any():
+        valid = np.isfinite(win)
+        if not valid[1:-1, 1:-1].any():
             return
-        rt.fd[r0:r1, c0:c1] = _mfd(win)[1:-1, 1:-1]
+        fd = flats.flow_dir_mfd_inside(np.where(valid, win, 0.0), valid)
+        rt.fd[r0:r1, c0:c1] = fd[1:-1, 1:-1]
 
     list(pool.map(tile, tiles))
     H, W = z.shape
@@ -211,12 +213,15 @@ def _directions(z: np.ndarray, rt: Routing, tiles: list[Tile], pool: ThreadPoolE
         rows, cols = cells // W, cells % W
         r0, r1 = int(rows.min()), int(rows.max()) + 1
         c0, c1 = int(cols.min()), int(cols.max()) + 1
-        win = _mfd(_padded(z, r0, r1, c0, c1, np.nan).astype(np.float64))
-        rt.fd[rows, cols] = win[rows - r0 + 1, cols - c0 + 1]
+        win = _padded(z, r0, r1, c0, c1, np.nan).astype(np.float64)
+        valid = np.isfinite(win)
+        fd = flats.plateau_dir_mfd(np.where(valid, win, 0.0), valid, int(rows[0]) - r0 + 1,
+                                   int(cols[0]) - c0 + 1)
+        rt.fd[rows, cols] = fd[rows - r0 + 1, cols - c0 + 1]
 
-    # Regions are gathered here in one thread (``seen`` is shared) and their windows
-    # recomputed on the pool, a batch at a time so the pending cell lists stay small; each
-    # window writes only its own region's cells, so windows may overlap.
+    # Regions are gathered here in one thread (``seen`` is shared) and resolved on the pool,
+    # a batch at a time so the pending cell lists stay small; each window writes only its own
+    # plateau's cells, so windows may overlap.
     for r, c in _edge_flat_cells(z, rt):
         if seen[r, c]:
             continue
@@ -243,11 +248,6 @@ def _edge_flat_cells(z: np.ndarray, rt: Routing) -> Iterable[tuple[int, int]]:
         for s in (-1, 0, 1):
             for r in tk.equal_across(z[:, c - 1], z[:, c], s):
                 yield int(r), int(c - 1)
-
-
-def _mfd(win: np.ndarray) -> np.ndarray:
-    valid = np.isfinite(win)
-    return routing.flow_dir_mfd(np.where(valid, win, 0.0), valid)
 
 
 def upslope_area_tiled(dem: da.Array, cellsize: float, *, workers: int | None = None

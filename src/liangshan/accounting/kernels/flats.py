@@ -322,13 +322,41 @@ def flow_dir_mfd(dem, valid):
     drop; plateau pixels drain along the breadth-first distance to the plateau's drains
     (INVEST_NOTES §2 [V]; the plateau rule reproduces pygeoprocessing's described logic).
     """
+    return _flow_dir_mfd(dem, valid, PLATEAUS_ALL, -1, -1)
+
+
+#: which plateaus :func:`_flow_dir_mfd` resolves
+PLATEAUS_ALL = 0
+PLATEAUS_INSIDE = 1  # not those touching the raster's outer ring (a tile's neighbours)
+PLATEAUS_ONE = 2  # only the plateau holding the seed cell, and no slope directions
+
+
+@njit(cache=True, nogil=True)
+def flow_dir_mfd_inside(dem, valid):
+    """:func:`flow_dir_mfd` of a tile window with a one-cell ring of its neighbours, except
+    that a plateau reaching into the ring is left at 0: its directions depend on cells
+    beyond the window, so the caller resolves it whole with :func:`plateau_dir_mfd`."""
+    return _flow_dir_mfd(dem, valid, PLATEAUS_INSIDE, -1, -1)
+
+
+@njit(cache=True, nogil=True)
+def plateau_dir_mfd(dem, valid, r, c):
+    """MFD weights of the plateau (equal-height region with a cell that has no lower
+    neighbour) holding cell (r, c), exactly as :func:`flow_dir_mfd` gives them for the
+    plateau's cells; 0 everywhere else. A plateau's directions depend only on its own
+    cells and their neighbours, so a window holding it with a one-cell ring suffices."""
+    return _flow_dir_mfd(dem, valid, PLATEAUS_ONE, r, c)
+
+
+@njit(cache=True, nogil=True)
+def _flow_dir_mfd(dem, valid, which, seed_r, seed_c):
     nr, nc = dem.shape
     n = nr * nc
     fd = np.zeros((nr, nc), dtype=np.int32)
     slopes = np.zeros(8, dtype=np.float64)
     nod = np.zeros(8, dtype=np.float64)
     # phase 1: pixels with a strictly lower valid neighbour
-    for r in range(nr):
+    for r in range(0 if which == PLATEAUS_ONE else nr):
         for c in range(nc):
             if not valid[r, c]:
                 continue
@@ -357,12 +385,14 @@ def flow_dir_mfd(dem, valid):
     nodata_drains = np.empty(1024, dtype=np.int64)
     nodata_fd = np.empty(1024, dtype=np.int64)
     q = np.empty(1024, dtype=np.int64)
-    for r0 in range(nr):
-        for c0 in range(nc):
+    one = which == PLATEAUS_ONE
+    for r0 in range(seed_r if one else 0, seed_r + 1 if one else nr):
+        for c0 in range(seed_c if one else 0, seed_c + 1 if one else nc):
             if not valid[r0, c0] or fd[r0, c0] != 0 or flat[r0 * nc + c0]:
                 continue
             h = dem[r0, c0]
             # breadth-first search of the equal-height region, collecting drains
+            ring = False
             rh = 0
             rt = 0
             region[rt] = r0 * nc + c0
@@ -375,6 +405,8 @@ def flow_dir_mfd(dem, valid):
                 rh += 1
                 r = idx // nc
                 c = idx % nc
+                if r == 0 or c == 0 or r == nr - 1 or c == nc - 1:
+                    ring = True
                 tot = 0.0
                 ntot = 0.0
                 for k in range(8):
@@ -418,6 +450,8 @@ def flow_dir_mfd(dem, valid):
                     nodata_drains[nnd] = idx
                     nodata_fd[nnd] = _pack_weights(nod, ntot)
                     nnd += 1
+            if ring and which == PLATEAUS_INSIDE:
+                continue
             if nd == 0:
                 for i in range(nnd):
                     idx = nodata_drains[i]
