@@ -324,3 +324,47 @@ def test_units_sample_falls_back_when_the_lattice_is_nodata(tmp_path: Path) -> N
     assert sample.size > 0 and (sample == 7000.0).all()
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         _units_check("ndvi", tmp_path / "ndvi.tif", sample)
+
+
+def test_raw_float32_read_masks_nodata_as_gdal_does(tmp_path: Path) -> None:
+    """Float32 layers on the grid are read raw and masked by a compiled pass: the same float64
+    values and NaN cells as GDAL's masked read, also for values a few float32 steps from the
+    nodata value (GDAL masks those within 2 ε relative), NaN and infinities."""
+    nd = np.float32(-9999.0)
+    near = [nd]
+    for direction in (np.float32(0.0), np.float32(-1e9)):
+        v = nd
+        for _ in range(6):
+            v = np.nextafter(v, direction)
+            near.append(v)
+    special = np.array([*near, np.nan, np.inf, -np.inf, 0.0, 12.5], dtype=np.float32)
+    data = np.full((ROWS, COLS), 300.0, dtype=np.float32)
+    inside = data[3:15, 3:21]  # a view inside the grid window (rows 2–16, columns 2–22)
+    inside.flat[: special.size * 3 : 3] = special
+    g = open_grid(open_study(tmp_path, layers={"erosivity": data}))
+    got = g.layer("erosivity", YEAR).values
+    with rasterio.open(g.study.raster_path("erosivity", YEAR)) as src:
+        masked = src.read(1, masked=True)[2:16, 2:22]
+    expected = np.ma.filled(masked.astype(np.float64), np.nan)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.float64 and np.isnan(got).sum() >= 6
+
+
+def test_zonal_stats_computes_only_the_blocks_asked_for() -> None:
+    """Blocks left out are not computed: leaving out a block whose key is −1 everywhere
+    changes nothing; leaving out one with keys drops its cells."""
+    import dask.array as da
+    import xarray as xr
+
+    from liangshan.accounting.grid import zonal_stats
+
+    k = np.array([[0, 1, -1, -1], [1, 1, -1, -1]])
+    key = xr.DataArray(da.from_array(k, chunks=2), dims=("y", "x"))
+    val = xr.DataArray(da.from_array(np.arange(8.0).reshape(2, 4), chunks=2), dims=("y", "x"))
+    full = zonal_stats([val], key, 2)
+    np.testing.assert_array_equal(full.sums, [[0.0, 1.0 + 4.0 + 5.0]])
+    skipped = zonal_stats([val], key, 2, blocks=np.array([[True, False]]))
+    np.testing.assert_array_equal(skipped.sums, full.sums)
+    np.testing.assert_array_equal(skipped.cells, full.cells)
+    none = zonal_stats([val], key, 2, blocks=np.array([[False, True]]))
+    np.testing.assert_array_equal(none.cells, [0, 0])

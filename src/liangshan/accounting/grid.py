@@ -37,7 +37,7 @@ from affine import Affine
 from dask.delayed import Delayed
 from numba import njit
 from pyproj import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.features import rasterize
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -279,8 +279,9 @@ class StudyGrid:
                     and src.transform.almost_equals(self.spec.transform)
                     and src.shape == self.spec.shape)
             chunks = {"band": 1, "y": self.chunk, "x": self.chunk}
+            raw = same and not categorical and _nodata_is_float32_value(src)
             if same:
-                arr = _open_da(path, chunks, masked=not categorical)
+                arr = _open_da(path, chunks, masked=not categorical and not raw)
             else:
                 coarser = abs(self.spec.transform.a) > 1.5 * self._src_res(src)
                 resampling = ((Resampling.mode if coarser else Resampling.nearest) if categorical
@@ -298,6 +299,9 @@ class StudyGrid:
         if categorical:
             data = arr.data
             data = da.where(data == (0 if nodata is None else nodata), 0, data).astype(np.int32)
+        elif raw:
+            data = arr.data.map_blocks(_float32_to_nan64, np.float32(nodata), dtype=np.float64,
+                                       meta=np.array((), dtype=np.float64))
         else:
             data = arr.data.astype(np.float64)
         data = data.rechunk(self.chunks)
@@ -365,6 +369,40 @@ class StudyGrid:
         """Ecosystem codes found in the year's raster (checked against the table)."""
         self.ecosystem(year)
         return list(self._codes[year])
+
+
+def _nodata_is_float32_value(src: rasterio.DatasetReader) -> bool:
+    """A float32 band whose only mask is a finite nodata value exact in float32: its blocks
+    are read raw and converted by :func:`_float32_to_nan64` (GDAL's masked read computes a
+    mask band, then the masked array is copied twice before the float64 cast)."""
+    nodata = src.nodata
+    return (src.dtypes[0] == "float32" and nodata is not None and bool(np.isfinite(nodata))
+            and float(np.float32(nodata)) == nodata
+            and list(src.mask_flag_enums[0]) == [MaskFlags.nodata])
+
+
+#: GDAL's tolerance for a float32 value equal to the nodata value: 2 epsilons, relative
+_F32_NODATA_TOL = np.float32(2.0 * np.finfo(np.float32).eps)
+
+
+@njit(cache=True, nogil=True)
+def _nodata_to_nan(values, nodata, out):  # pragma: no cover - compiled
+    """out = float64(values), NaN where a float32 value equals ``nodata`` by GDAL's rule for
+    a nodata mask band (equal, or |v − nodata| < 2 ε_float32 · |v + nodata|)."""
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            if v == nodata or abs(v - nodata) < _F32_NODATA_TOL * abs(v + nodata):
+                out[i, j] = np.nan
+            else:
+                out[i, j] = v
+
+
+def _float32_to_nan64(block: np.ndarray, nodata: np.float32) -> np.ndarray:
+    """One raw float32 block as float64 with NaN for nodata, in one pass."""
+    out = np.empty(block.shape, dtype=np.float64)
+    _nodata_to_nan(np.asarray(block, dtype=np.float32), nodata, out)
+    return out
 
 
 def _open_da(source: Any, chunks: dict[str, int], *, masked: bool) -> xr.DataArray:
@@ -527,6 +565,7 @@ def zonal_stats(
     nbins: int,
     *,
     nan_of: list[xr.DataArray] | None = None,
+    blocks: np.ndarray | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> ZonalStats:
     """Block-wise bincount of several value rasters by an integer key raster.
@@ -537,6 +576,8 @@ def zonal_stats(
     key : int raster; bins 0 … nbins − 1; negative = not counted.
     nbins : number of bins.
     nan_of : rasters whose NaN cells are counted per bin (coverage of input layers).
+    blocks : bool array of the key's block grid: only the blocks marked True are computed
+        (default all). Leave out only blocks whose key is negative everywhere.
 
     Returns
     -------
@@ -567,16 +608,19 @@ def zonal_stats(
         _count_keys(k, out[-1])
         return out
 
-    blocks = [dask.delayed(part)(kb, *vbs) for kb, *vbs in
-              zip(kdata.to_delayed(optimize_graph=False).ravel(),
-                  *[v.to_delayed(optimize_graph=False).ravel() for v in vdata], strict=True)]
-    while len(blocks) > 1:  # tree sum keeps the reduction parallel and the graph shallow
-        blocks = [dask.delayed(np.add)(blocks[i], blocks[i + 1]) if i + 1 < len(blocks)
-                  else blocks[i] for i in range(0, len(blocks), 2)]
+    keep = (np.ones(kdata.numblocks, dtype=bool) if blocks is None
+            else np.asarray(blocks, dtype=bool)).ravel()
+    parts = [dask.delayed(part)(kb, *vbs) for kb, *vbs, ok in
+             zip(kdata.to_delayed(optimize_graph=False).ravel(),
+                 *[v.to_delayed(optimize_graph=False).ravel() for v in vdata], keep, strict=True)
+             if ok]
+    while len(parts) > 1:  # tree sum keeps the reduction parallel and the graph shallow
+        parts = [dask.delayed(np.add)(parts[i], parts[i + 1]) if i + 1 < len(parts)
+                 else parts[i] for i in range(0, len(parts), 2)]
     if progress:
         progress("computing zonal sums", 0.0)
-    if blocks:
-        (total,) = dask.compute(_fused(blocks[0]), optimize_graph=False)
+    if parts:
+        (total,) = dask.compute(_fused(parts[0]), optimize_graph=False)
     else:
         total = np.zeros((2 * nv + nn + 1, nbins))
     if progress:

@@ -138,7 +138,7 @@ def _account(study: Any, year: int, wanted: list[str], report: Progress,
     report("computing zonal sums", 0.4)
     # bins [nbins, nbins + n_reg) hold the cells of each region without an ecosystem type
     stats = zonal_stats([_pixel(t) for t in pixel_terms], key, nbins + n_reg,
-                        nan_of=[ctx.layer(name) for name in used])
+                        nan_of=[ctx.layer(name) for name in used], blocks=_zone_blocks(ctx))
     _coverage_gaps(ctx, stats.nan_counts[:, :nbins], used, stats.cells, n_eco)
     sums, counts = stats.sums[:, :nbins], stats.counts[:, :nbins]
     cells = stats.cells[:nbins]
@@ -192,9 +192,18 @@ def _bin_key(g: StudyGrid, ctx: Context, n_eco: int) -> xr.DataArray:
         _key_block(reg, eco, lut, n_eco, untyped, out)
         return out
 
-    data = da.map_blocks(block, g.region_index.data, ctx.eco.data.rechunk(g.chunks),
+    data = da.map_blocks(block, ctx.region_index.data, ctx.eco.data.rechunk(g.chunks),
                          dtype=np.int32, meta=np.array((), dtype=np.int32))
     return g.region_index.copy(data=data)
+
+
+def _zone_blocks(ctx: Context) -> np.ndarray:
+    """Which blocks of the grid hold a zone cell: the others add nothing to any bin (their
+    key is −1), so their layers are neither read nor modelled."""
+    reg = ctx.region_index.data
+    flags = da.map_blocks(lambda r: np.array([[bool(r.any())]]), reg, chunks=((1,) * reg.numblocks[0],
+                          (1,) * reg.numblocks[1]), dtype=bool)
+    return np.asarray(flags.compute(), dtype=bool)
 
 
 @njit(cache=True, nogil=True)
@@ -202,7 +211,7 @@ def _key_block(reg, eco, lut, n_eco, untyped, out):  # pragma: no cover - compil
     """The bin key of :func:`_bin_key` for one block, in one pass (no int64 temporaries)."""
     for i in range(reg.shape[0]):
         for j in range(reg.shape[1]):
-            r = reg[i, j]
+            r = np.int64(reg[i, j])
             if r <= 0:
                 out[i, j] = -1
                 continue

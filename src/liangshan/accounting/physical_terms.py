@@ -89,6 +89,19 @@ class Context:
     used: dict[str, set[str]] = field(default_factory=dict)  # family → layers read
     gaps: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    _region_index: xr.DataArray | None = field(default=None, repr=False)
+
+    @property
+    def region_index(self) -> xr.DataArray:
+        """The grid's region index, rasterised once for this account and held in memory (on
+        the cluster under dask.distributed) at the smallest integer type that fits — 1 B per
+        cell up to 255 zones — for every pass that needs it: the NDVI percentiles, the bin
+        key and the choice of blocks with zone cells."""
+        if self._region_index is None:
+            n = len(self.grid.region_codes)
+            dtype = np.uint8 if n < 2**8 else np.uint16 if n < 2**16 else np.int32
+            self._region_index = self.grid.region_index.astype(dtype).persist()
+        return self._region_index
 
     @property
     def eco(self) -> xr.DataArray:
@@ -272,7 +285,7 @@ def vegetation_cover(ctx: Context, inds: list[str]) -> xr.DataArray | None:
         ctx.gap(inds, f"not accounted: missing raster 'fvc' (or 'ndvi') for {ctx.year}")
         return None
     ndvi = ctx.layer("ndvi")
-    lo, hi = ndvi_percentiles(ndvi, ctx.grid.region_index > 0)
+    lo, hi = ndvi_percentiles(ndvi, ctx.region_index > 0)
     if not hi > lo:
         ctx.gap(inds, "not accounted: NDVI has no spread inside the zones (5 % = 95 % "
                 "percentile), so FVC cannot be derived; supply an 'fvc' layer")
