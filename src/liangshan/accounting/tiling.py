@@ -31,6 +31,8 @@ arrays. Compute: the tiles of steps 1–2 run on a thread pool (the kernels rele
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,8 +95,22 @@ def route(dem: da.Array, *, workers: int | None = None) -> Routing:
     out = Routing(np.zeros((H, W), dtype=np.int32), re, ce)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         _fill(dem, z, out, tiles, pool)
+        release_freed_memory()
         _directions(z, out, tiles, pool)
+    del z
+    release_freed_memory()
     return out
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the tile workers back to the operating system.
+
+    The tiles' temporaries (a few MB each, allocated and freed on the pool's threads) stay in
+    glibc's per-thread arenas after they are freed — 1.2 GB at the 30 m province grid, which
+    then sat under the accumulation's peak. ``malloc_trim`` returns it; elsewhere (no glibc)
+    this does nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _fill(dem: da.Array, z: np.ndarray, rt: Routing, tiles: list[Tile],
