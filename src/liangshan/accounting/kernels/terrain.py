@@ -37,7 +37,7 @@ M_BREAKS_PERCENT = (1.0, 3.0, 5.0)  # slope-class breaks for m [K: GEP_METHOD §
 M_VALUES = (0.2, 0.3, 0.4, 0.5)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _horn_gradient(dem, cellsize_x, cellsize_y):  # pragma: no cover - compiled
     rows, cols = dem.shape
     gx = np.full((rows, cols), np.nan)
@@ -119,7 +119,7 @@ def aspect_factor(
     return np.where(g > 0, x, np.where(np.isnan(g), np.nan, 1.0))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _l_factor(area, slope_pct, x, cellsize, breaks, mvals):  # pragma: no cover - compiled
     out = np.full(area.shape, np.nan)
     flat_a = area.ravel()
@@ -189,7 +189,7 @@ def l_factor_desmet_govers(
     return out if l_max is None else np.minimum(out, l_max)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _s_mccool(slope_deg):  # pragma: no cover - compiled
     out = np.empty(slope_deg.shape)
     fo = out.ravel()
@@ -203,7 +203,7 @@ def _s_mccool(slope_deg):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _s_liu(slope_deg):  # pragma: no cover - compiled
     out = np.empty(slope_deg.shape)
     fo = out.ravel()
