@@ -298,7 +298,9 @@ class StudyGrid:
         arr = arr.isel(band=0, drop=True)
         if categorical:
             data = arr.data
-            data = da.where(data == (0 if nodata is None else nodata), 0, data).astype(np.int32)
+            if nodata is not None and nodata != 0:  # 0 is already nodata: no pass needed
+                data = da.where(data == nodata, 0, data)
+            data = data.astype(np.int32)
         elif raw:
             data = arr.data.map_blocks(_float32_to_nan64, np.float32(nodata), dtype=np.float64,
                                        meta=np.array((), dtype=np.float64))
