@@ -34,7 +34,6 @@ import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
-from dask.delayed import Delayed
 from numba import njit
 from pyproj import CRS
 from rasterio.enums import MaskFlags, Resampling
@@ -622,26 +621,12 @@ def zonal_stats(
     if progress:
         progress("computing zonal sums", 0.0)
     if parts:
-        (total,) = dask.compute(_fused(parts[0]), optimize_graph=False)
+        (total,) = dask.compute(parts[0], optimize_graph=False)
     else:
         total = np.zeros((2 * nv + nn + 1, nbins))
     if progress:
         progress("computed zonal sums", 1.0)
     return ZonalStats(total[:nv], total[nv:2 * nv], total[2 * nv:2 * nv + nn], total[-1])
-
-
-def _fused(result: Delayed) -> Delayed:
-    """``result`` with its graph culled and each linear chain of tasks (a read, its cast and
-    the model steps that only it feeds) fused into one task. A task with several dependents
-    is never fused, so nothing is computed twice — unlike the array optimisation's blockwise
-    fusion — and the scheduler has fewer tasks to run (each costs it time under the GIL)."""
-    try:
-        from dask._task_spec import convert_legacy_graph, cull, fuse_linear_task_spec
-    except ImportError:  # pragma: no cover - a dask without the task-spec graph
-        return result
-    dsk = convert_legacy_graph(dict(result.__dask_graph__()))
-    dsk = fuse_linear_task_spec(cull(dsk, [result.key]), [result.key])
-    return Delayed(result.key, dsk)
 
 
 def zonal_sums(
