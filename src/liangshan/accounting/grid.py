@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,8 +219,8 @@ class StudyGrid:
                 out_shape = (r1 - r0, c1 - c0)
                 if len(hits) == 0:
                     return np.zeros(out_shape, dtype=np.int32)
-                return rasterize([shapes[i] for i in sorted(hits)], out_shape=out_shape,
-                                 transform=wt, fill=0, dtype="int32")
+                return _rasterize_serial([shapes[i] for i in sorted(hits)], out_shape=out_shape,
+                                         transform=wt, fill=0, dtype="int32")
 
             data = da.map_blocks(block, chunks=self.chunks, dtype=np.int32,
                                  meta=np.array((), dtype=np.int32))
@@ -404,6 +405,17 @@ def _float32_to_nan64(block: np.ndarray, nodata: np.float32) -> np.ndarray:
     out = np.empty(block.shape, dtype=np.float64)
     _nodata_to_nan(np.asarray(block, dtype=np.float32), nodata, out)
     return out
+
+
+_RASTERIZE = threading.Lock()
+
+
+def _rasterize_serial(*args: Any, **kwargs: Any) -> np.ndarray:
+    """``rasterio.features.rasterize`` one call at a time per process: on two threads at once
+    GDAL's in-memory datasets raise spurious "no geotransform" warnings (seen with rasterio
+    1.4.4 / GDAL 3.10). Zones are rasterised once per account, so the lock costs little."""
+    with _RASTERIZE:
+        return rasterize(*args, **kwargs)
 
 
 def _open_da(source: Any, chunks: dict[str, int], *, masked: bool) -> xr.DataArray:
