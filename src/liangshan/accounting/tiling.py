@@ -6,21 +6,24 @@
 pygeoprocessing semantics of :mod:`liangshan.accounting.kernels.routing`), working on the
 blocks of the DEM's dask array:
 
-1. **fill** — each tile is flooded from its perimeter with watershed labels; the spill heights
-   between labels (inside tiles, and between facing perimeter cells of neighbouring tiles)
-   form a small graph whose minimax solve gives the exact filled height of every perimeter
-   cell (Barnes 2016, Computers & Geosciences 96:56-68). Each tile is then filled exactly
-   from its perimeter. Pure comparisons: bit-identical to the whole-grid fill.
-2. **flow direction** — each tile with a one-cell ring of its neighbours; a flat region that
-   crosses a tile edge is redone on a window around the whole region (the plateau rule needs
-   all of it). Bit-identical.
-3. **accumulation** — one topological sweep over the stitched directions with lean buffers
-   (float64 accumulator, int8 in-degrees, a stack as deep as the branching), the upslope area
-   written as float32 over the directions' buffer. Passing flow tile to tile instead was
-   tried and dropped: flow running along a tile edge crosses it again and again, and each
-   crossing re-walked the cone below it (1,599 tile visits for 3 × 3 tiles of a tilted DEM).
-   Equal to the whole-grid accumulation up to the order of the floating-point additions and
-   the float32 rounding of the result (relative 6e-8, far below the DEM's own precision).
+1. **fill** — each tile is filled alone as if its edge were the raster's edge
+   (``fill_pits``), and its cells labelled by the edge cell (or nodata outlet) they drain to;
+   the spill heights between labels (inside tiles, and between facing perimeter cells of
+   neighbouring tiles) form a small graph whose minimax solve gives each label's spill level
+   (Barnes 2016, Computers & Geosciences 96:56-68). A cell's filled height is then the higher
+   of its height filled inside the tile and its label's spill level. Pure comparisons:
+   bit-identical to the whole-grid fill.
+2. **flow direction** — each tile with a one-cell ring of its neighbours, leaving out the
+   plateaus that reach into the ring; each of those is then resolved whole on a window around
+   it (the plateau rule needs all of it). Bit-identical.
+3. **accumulation** — a topological sweep over the stitched directions with lean buffers
+   (float64 accumulator, int8 in-degrees), on horizontal bands in parallel
+   (:mod:`liangshan.accounting.kernels.accumulate`), the upslope area written as float32 over
+   the directions' buffer. Passing flow tile to tile instead was tried and dropped: flow
+   running along a tile edge crosses it again and again, and each crossing re-walked the cone
+   below it (1,599 tile visits for 3 × 3 tiles of a tilted DEM). Equal to the whole-grid
+   accumulation up to the order of the floating-point additions and the float32 rounding of
+   the result (relative 6e-8, far below the DEM's own precision).
 
 Memory at the peak (the sweep): 4 B/cell directions + 8 B/cell accumulator + 1 B/cell
 in-degrees = 13 B/cell, against ≈ 26 B/cell and more for the one-piece kernels
