@@ -2,7 +2,7 @@
 
 Reference: :func:`liangshan.accounting.kernels.routing.flow_accumulation_mfd` (Kahn's sweep
 over the whole grid, pygeoprocessing's MFD rule FA_i = 1 + Σ_{j→i} FA_j·q_ji/Σ_8 q_j),
-converted to the inlet area exactly as ``kernels.tiled.upslope_area_into`` does:
+converted to the inlet area as ``upslope_area_parallel`` defines it:
 (FA − 1) × cell area, 0 where fd is 0 or FA − 1 ≤ 0, as float32. The bands only change the
 order of the additions into a cell, so the results agree to float32 rounding.
 """

@@ -14,8 +14,7 @@ once, after all its donors, so the result is the whole-grid one up to the order 
 floating-point additions into a cell.
 
 Buffers: int32 directions (the input, overwritten by the float32 result), a float64
-accumulator and int8 in-degrees — 13 B/cell, as in
-:func:`~liangshan.accounting.kernels.tiled.upslope_area_into` — plus the outboxes (a few
+accumulator and int8 in-degrees — 13 B/cell — plus the outboxes (a few
 entries per column of each band edge) and the stacks (as deep as the branching).
 
 Flow direction 0 means nodata / no outflow, as in :mod:`~liangshan.accounting.kernels.routing`.
@@ -198,9 +197,10 @@ def upslope_area_parallel(fd: np.ndarray, area: float, workers: int = 2, *,
                           bands: int | None = None, stats: dict | None = None) -> np.ndarray:
     """Upslope area at the cell inlet [m²] = (MFD accumulation − 1) × ``area`` [m² per cell],
     0 where ``fd`` is 0, written as float32 over ``fd``'s own buffer (returned as a float32
-    view; ``fd`` is consumed). Same contract and result as
-    :func:`~liangshan.accounting.kernels.tiled.upslope_area_into`, computed on ``workers``
-    threads over ``bands`` horizontal bands (default: one per worker).
+    view; ``fd`` is consumed) — the whole-grid
+    :func:`~liangshan.accounting.kernels.routing.flow_accumulation_mfd` up to the order of the
+    additions, computed on ``workers`` threads over ``bands`` horizontal bands (default: one
+    per worker).
 
     ``fd`` must be a C-contiguous int32 array of packed MFD directions. ``stats``, if given,
     receives the number of bands and rounds, the cells processed in the first round (the

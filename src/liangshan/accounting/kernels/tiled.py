@@ -14,8 +14,8 @@ blocks together so that the result is the whole-grid result of
   the spill level of its label (:func:`raise_to_spill`);
 - flats that cross a tile edge: :func:`equal_across` finds them, :func:`flat_region` gathers
   each whole region so its plateau directions can be recomputed on a window around it;
-- accumulation: :func:`upslope_area_into`, one topological sweep over the stitched
-  directions with lean buffers (13 B/cell at the peak, the result as float32).
+- accumulation: :func:`liangshan.accounting.kernels.accumulate.upslope_area_parallel` over
+  the stitched directions.
 
 Flow direction 0 means nodata / no outflow, as in :mod:`~liangshan.accounting.kernels.routing`.
 """
@@ -232,73 +232,6 @@ def solve_spill_levels(n, ea, eb, ew):
                     keys, vals = _heap_grow(keys, vals)
                 size = _heap_push(keys, vals, size, lv, v)
     return level
-
-
-@njit(cache=True, nogil=True)
-def upslope_area_into(fd, area):
-    """Upslope area at the cell inlet [m²] = (MFD accumulation − 1) × ``area`` [m² per cell],
-    0 where ``fd`` is 0, written as float32 over ``fd``'s own buffer (returned as a float32
-    view; ``fd`` is consumed).
-
-    The accumulation is the whole-grid rule of ``routing.flow_accumulation_mfd``
-    (FA_i = 1 + Σ_{j→i} FA_j·q_ji/Σ q_j, Kahn's topological order) with lean buffers: a
-    float64 accumulator, int8 in-degrees, and a stack that grows only as deep as the
-    branching (sources are taken as the scan meets them, not all pushed at once).
-    """
-    nr, nc = fd.shape
-    n = nr * nc
-    acc = np.zeros((nr, nc), dtype=np.float64)
-    indeg = np.zeros(n, dtype=np.int8)
-    for r in range(nr):
-        for c in range(nc):
-            v = fd[r, c]
-            if v == 0:
-                continue
-            for k in range(8):
-                if (v >> (4 * k)) & 0xF == 0:
-                    continue
-                rr = r + ROW_OFFSETS[k]
-                cc = c + COL_OFFSETS[k]
-                if 0 <= rr < nr and 0 <= cc < nc and fd[rr, cc] != 0:
-                    indeg[rr * nc + cc] += 1
-    stack = np.empty(4096, dtype=np.int64)
-    for i0 in range(n):
-        if indeg[i0] != 0 or fd[i0 // nc, i0 % nc] == 0:
-            continue
-        stack[0] = i0
-        top = 1
-        while top > 0:
-            top -= 1
-            i = stack[top]
-            indeg[i] = -1  # done: the scan skips it
-            r = i // nc
-            c = i % nc
-            acc[r, c] += 1.0
-            a = acc[r, c]
-            v = fd[r, c]
-            s = 0
-            for k in range(8):
-                s += (v >> (4 * k)) & 0xF
-            for k in range(8):
-                q = (v >> (4 * k)) & 0xF
-                if q == 0:
-                    continue
-                rr = r + ROW_OFFSETS[k]
-                cc = c + COL_OFFSETS[k]
-                if 0 <= rr < nr and 0 <= cc < nc and fd[rr, cc] != 0:
-                    acc[rr, cc] += a * q / s
-                    j = rr * nc + cc
-                    indeg[j] -= 1
-                    if indeg[j] == 0:
-                        stack = _grow(stack, top)
-                        stack[top] = j
-                        top += 1
-    out = fd.view(np.float32)
-    for r in range(nr):
-        for c in range(nc):
-            x = acc[r, c] - 1.0 if indeg[r * nc + c] == -1 else 0.0
-            out[r, c] = np.float32(x * area) if x > 0.0 else np.float32(0.0)
-    return out
 
 
 @njit(cache=True, nogil=True)
