@@ -46,8 +46,8 @@ def _add_platform_commands() -> None:
 
 
 _add_platform_commands()
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a message holding a long path stays one line
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:

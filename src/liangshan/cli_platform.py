@@ -25,7 +25,7 @@ registry_app = typer.Typer(help="Natural-resource rights registry (自然资源�
 trace_app = typer.Typer(help="Traceability (质量追溯): codes, labels, verification.",
                         no_args_is_help=True)
 market_app = typer.Typer(help="Trading centre (生态产品交易中心).", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a message holding a long path stays one line
 
 
 def _engine() -> Engine:
