@@ -11,152 +11,113 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, func, select
+from hypothesis.stateful import invariant, rule
+from sqlalchemy import Engine, select
 
-from liangshan.db import session_factory
 from liangshan.identity.access import SYSTEM, Principal
 from liangshan.identity.models import Role
 from liangshan.ledger import service as ledger
-from liangshan.ledger.service import InsufficientBalance
 from liangshan.market import agreements, issuance, pledges, service
-from liangshan.market.models import ListedOrder, Pledge, UnitBlock
-from liangshan.market.schemas import ListedIn, PledgeIn, TransferIn
+from liangshan.market.models import Pledge, UnitBlock
+from liangshan.market.schemas import ListedIn, PledgeIn
 
-from .helpers import issue_project, org
-from .test_properties import _fresh
+from ._market_machine import MarketMachine, run
+from .helpers import org
 
 INST = "EMIS-COD"  # listed band 1,800–2,200 fen around the 2,000 fen reference price
+
+
+class Pledges(MarketMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.orgs = [org(self.s, "甲"), org(self.s, "乙")]
+        self.bank = org(self.s, "银行", "bank")
+        self.officer = Principal(role=Role.BANK_OFFICER, region_code=None,
+                                 username="officer", organisation_id=self.bank)
+        self.s.commit()
+        self.units = dict.fromkeys(self.orgs, 0)  # main-account balances
+        self.active: dict[int, int] = {}  # pledge id → quantity
+        self.to_bank = self.issued = 0
+
+    def teardown(self) -> None:
+        self.check_log()
+        super().teardown()
+
+    def _free(self, who: int) -> int:
+        return self.units[who] - self.offered(INST, who)
+
+    @rule(who=st.integers(0, 1), qty=st.integers(100, 500))
+    def issue(self, who: int, qty: int) -> None:
+        self.issue_units(INST, self.orgs[who], qty)
+        self.units[self.orgs[who]] += qty
+        self.issued += qty
+
+    @rule(a=st.integers(0, 1), qty=st.integers(1, 200))
+    def transfer(self, a: int, qty: int) -> None:
+        src, dst = self.orgs[a], self.orgs[1 - a]
+        if self.transfer_units(INST, src, dst, qty, held=self.units[src]):
+            self.units[src] -= qty
+            self.units[dst] += qty
+
+    @rule(who=st.integers(0, 1), qty=st.integers(1, 100))
+    def list_sell(self, who: int, qty: int) -> None:
+        me = self.orgs[who]
+        data = ListedIn(instrument=INST, org_id=me, side="sell", quantity=qty,
+                        price_fen=2000, idempotency_key=self._key())
+        self.attempt(lambda: agreements.post_listing(self.s, SYSTEM, data),
+                     enough=self._free(me) >= qty)
+
+    @rule(who=st.integers(0, 1), qty=st.integers(1, 80))
+    def pledge(self, who: int, qty: int) -> None:
+        me = self.orgs[who]
+        data = PledgeIn(instrument=INST, holder_org_id=me, bank_org_id=self.bank,
+                        quantity=qty, loan_ref="L", amount_fen=qty * 1_000,
+                        start_date=date(2026, 1, 1), maturity_date=date(2027, 1, 1),
+                        idempotency_key=self._key())
+        row = self.attempt(lambda: pledges.pledge(self.s, SYSTEM, data),
+                           enough=self._free(me) >= qty)
+        if row is None:
+            return
+        self.units[me] -= qty
+        self.active[row.id] = qty
+
+    @rule(pick=st.integers(0, 10**6))
+    def release(self, pick: int) -> None:
+        self._close(pick, enforce=False)
+
+    @rule(pick=st.integers(0, 10**6))
+    def enforce(self, pick: int) -> None:
+        self._close(pick, enforce=True)
+
+    def _close(self, pick: int, *, enforce: bool) -> None:
+        if not self.active:
+            return
+        pid = sorted(self.active)[pick % len(self.active)]
+        qty = self.active.pop(pid)
+        row = (pledges.enforce if enforce else pledges.release)(
+            self.s, self.officer, pid, self._key())
+        self.s.commit()
+        if enforce:
+            self.to_bank += qty
+        else:
+            self.units[row.holder_org_id] += qty
+
+    @invariant()
+    def conserved(self) -> None:
+        held = self.check_holdings(INST, self.orgs, [self.units[o] for o in self.orgs])
+        assert service.unit_balance(self.s, INST, self.bank) == self.to_bank
+        assert held + sum(self.active.values()) + self.to_bank == self.issued
+        for p in self.s.scalars(select(Pledge).where(Pledge.status == "active")):
+            assert ledger.balance(self.s, p.account_code) == self.active[p.id]
+            blocks = self.s.scalars(select(UnitBlock).where(
+                UnitBlock.account_code == p.account_code, UnitBlock.status == "active")
+                .order_by(UnitBlock.vintage, UnitBlock.serial_start))
+            assert issuance.labels(list(blocks)) == p.serials
+        self.check_serials()
 
 
 @pytest.mark.slow
 def test_pledge_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                               tmp_path: Path) -> None:
-    runs = [0]
-
-    class Pledges(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            runs[0] += 1
-            self.engine = _fresh(db_engine, request, tmp_path, runs[0])
-            self.s = session_factory(self.engine)()
-            self.orgs = [org(self.s, "甲"), org(self.s, "乙")]
-            self.bank = org(self.s, "银行", "bank")
-            self.officer = Principal(role=Role.BANK_OFFICER, region_code=None,
-                                     username="officer", organisation_id=self.bank)
-            self.s.commit()
-            self.units = dict.fromkeys(self.orgs, 0)  # main-account balances
-            self.active: dict[int, int] = {}  # pledge id → quantity
-            self.to_bank = self.issued = self.n = 0
-
-        def teardown(self) -> None:
-            assert ledger.verify_log(self.s) == []
-            self.s.close()
-            if self.engine is not db_engine:
-                self.engine.dispose()
-
-        def _key(self) -> str:
-            self.n += 1
-            return f"k{self.n}"
-
-        def _free(self, who: int) -> int:
-            listed = self.s.scalar(select(func.coalesce(func.sum(ListedOrder.remaining), 0))
-                                   .where(ListedOrder.org_id == who, ListedOrder.side == "sell",
-                                          ListedOrder.status == "open"))
-            return self.units[who] - int(listed or 0)
-
-        @rule(who=st.integers(0, 1), qty=st.integers(100, 500))
-        def issue(self, who: int, qty: int) -> None:
-            key = self._key()
-            issue_project(self.s, self.orgs[who], qty, key=key, project=key)
-            self.s.commit()
-            self.units[self.orgs[who]] += qty
-            self.issued += qty
-
-        @rule(a=st.integers(0, 1), qty=st.integers(1, 200))
-        def transfer(self, a: int, qty: int) -> None:
-            src, dst = self.orgs[a], self.orgs[1 - a]
-            data = TransferIn(instrument=INST, from_org_id=src, to_org_id=dst, quantity=qty,
-                              idempotency_key=self._key())
-            if self._free(src) < qty:
-                with pytest.raises(InsufficientBalance):
-                    service.transfer(self.s, SYSTEM, data)
-                self.s.rollback()
-                return
-            service.transfer(self.s, SYSTEM, data)
-            self.s.commit()
-            self.units[src] -= qty
-            self.units[dst] += qty
-
-        @rule(who=st.integers(0, 1), qty=st.integers(1, 100))
-        def list_sell(self, who: int, qty: int) -> None:
-            me = self.orgs[who]
-            data = ListedIn(instrument=INST, org_id=me, side="sell", quantity=qty,
-                            price_fen=2000, idempotency_key=self._key())
-            if self._free(me) < qty:
-                with pytest.raises(InsufficientBalance):
-                    agreements.post_listing(self.s, SYSTEM, data)
-                self.s.rollback()
-                return
-            agreements.post_listing(self.s, SYSTEM, data)
-            self.s.commit()
-
-        @rule(who=st.integers(0, 1), qty=st.integers(1, 80))
-        def pledge(self, who: int, qty: int) -> None:
-            me = self.orgs[who]
-            data = PledgeIn(instrument=INST, holder_org_id=me, bank_org_id=self.bank,
-                            quantity=qty, loan_ref="L", amount_fen=qty * 1_000,
-                            start_date=date(2026, 1, 1), maturity_date=date(2027, 1, 1),
-                            idempotency_key=self._key())
-            if self._free(me) < qty:
-                with pytest.raises(InsufficientBalance):
-                    pledges.pledge(self.s, SYSTEM, data)
-                self.s.rollback()
-                return
-            row = pledges.pledge(self.s, SYSTEM, data)
-            self.s.commit()
-            self.units[me] -= qty
-            self.active[row.id] = qty
-
-        @rule(pick=st.integers(0, 10**6))
-        def release(self, pick: int) -> None:
-            self._close(pick, enforce=False)
-
-        @rule(pick=st.integers(0, 10**6))
-        def enforce(self, pick: int) -> None:
-            self._close(pick, enforce=True)
-
-        def _close(self, pick: int, *, enforce: bool) -> None:
-            if not self.active:
-                return
-            pid = sorted(self.active)[pick % len(self.active)]
-            qty = self.active.pop(pid)
-            row = (pledges.enforce if enforce else pledges.release)(
-                self.s, self.officer, pid, self._key())
-            self.s.commit()
-            if enforce:
-                self.to_bank += qty
-            else:
-                self.units[row.holder_org_id] += qty
-
-        @invariant()
-        def conserved(self) -> None:
-            held = [service.unit_balance(self.s, INST, o) for o in self.orgs]
-            assert held == [self.units[o] for o in self.orgs]
-            assert service.unit_balance(self.s, INST, self.bank) == self.to_bank
-            assert sum(held) + sum(self.active.values()) + self.to_bank == self.issued
-            for p in self.s.scalars(select(Pledge).where(Pledge.status == "active")):
-                assert ledger.balance(self.s, p.account_code) == self.active[p.id]
-                blocks = self.s.scalars(select(UnitBlock).where(
-                    UnitBlock.account_code == p.account_code, UnitBlock.status == "active")
-                    .order_by(UnitBlock.vintage, UnitBlock.serial_start))
-                assert issuance.labels(list(blocks)) == p.serials
-            assert service.serial_problems(self.s) == []
-            self.s.rollback()  # the invariant's account openings are not part of the state
-
-    Pledges.TestCase.settings = settings(
-        max_examples=20, stateful_step_count=15, deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    Pledges.TestCase().runTest()
+    run(Pledges, db_engine, request, tmp_path, max_examples=20, steps=15)

@@ -7,16 +7,13 @@ orders and listings within money (no double-selling across venues), and the log 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, func, inspect, select, text
+from hypothesis.stateful import invariant, rule
+from sqlalchemy import Engine, select
 
-from liangshan.db import make_engine, session_factory
 from liangshan.errors import Conflict, InvalidInput
 from liangshan.identity.access import SYSTEM
 from liangshan.ledger import service as ledger
@@ -33,10 +30,10 @@ from liangshan.market.schemas import (
     OrderIn,
     RetireIn,
     TradeIn,
-    TransferIn,
 )
 
-from .helpers import issue_project, org
+from ._market_machine import MarketMachine, run
+from .helpers import org
 
 INSTRUMENTS = ("EMIS-COD", "WATER")
 N_ORGS = 3
@@ -45,253 +42,200 @@ FEE_BP = 30
 BASE_PRICE = {"EMIS-COD": 2000, "WATER": 100}
 
 
-def _fresh(db_engine: Engine, request: pytest.FixtureRequest, tmp: Path, n: int) -> Engine:
-    if db_engine.dialect.name == "sqlite":  # append-only triggers refuse DELETE: copy anew
-        path = tmp / f"state-{n}.sqlite"
-        shutil.copy(request.getfixturevalue("_sqlite_template"), path)
-        return make_engine(f"sqlite:///{path}")
-    tables = [t for t in inspect(db_engine).get_table_names() if t != "alembic_version"]
-    with db_engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                          + " RESTART IDENTITY CASCADE"))
-    return db_engine
+class Market(MarketMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.orgs = [org(self.s, f"参与者{i}") for i in range(N_ORGS)]
+        self.s.commit()
+        self.units = {(i, o): 0 for i in INSTRUMENTS for o in self.orgs}
+        self.retired = dict.fromkeys(INSTRUMENTS, 0)
+        self.issued = dict.fromkeys(INSTRUMENTS, 0)
+        self.money = dict.fromkeys(self.orgs, 0)
+        self.deposited = 0
+        self.fees = 0
+        self.boards = {i: ListedBoard(get_instrument(i), None, mode=Mode.CONTINUOUS)
+                       for i in INSTRUMENTS}
+        orders.drop_engines()  # a fresh database: no book carried over
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+          qty=st.integers(1, 500))
+    def issue(self, inst: str, who: int, qty: int) -> None:
+        self.issue_units(inst, self.orgs[who], qty)
+        self.units[(inst, self.orgs[who])] += qty
+        self.issued[inst] += qty
+
+    @rule(who=st.integers(0, N_ORGS - 1), fen=st.integers(1, 500_000))
+    def deposit(self, who: int, fen: int) -> None:
+        service.deposit(self.s, SYSTEM, self.orgs[who], fen, self._key())
+        self.s.commit()
+        self.money[self.orgs[who]] += fen
+        self.deposited += fen
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), a=st.integers(0, N_ORGS - 1),
+          b=st.integers(0, N_ORGS - 1), qty=st.integers(1, 400))
+    def transfer(self, inst: str, a: int, b: int, qty: int) -> None:
+        src, dst = self.orgs[a], self.orgs[b]
+        if src == dst:
+            return
+        if self.transfer_units(inst, src, dst, qty, held=self.units[(inst, src)]):
+            self.units[(inst, src)] -= qty
+            self.units[(inst, dst)] += qty
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+          buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10))
+    def order(self, inst: str, who: int, buy: bool, qty: int, offset: int) -> None:
+        me = self.orgs[who]
+        price = BASE_PRICE[inst] + offset
+        _, deals = self.boards[inst].post(me, BUY if buy else SELL, qty, price)
+        for d in deals:
+            if d.seller == d.buyer:
+                continue
+            gross = d.qty * d.price_fen
+            fee = gross * FEE_BP // 10_000
+            data = TradeIn(instrument=inst, mode="continuous", seller_org_id=d.seller,
+                           buyer_org_id=d.buyer, quantity=d.qty, price_fen=d.price_fen,
+                           idempotency_key=self._key(), fee_bp=FEE_BP)
+            if (self.units[(inst, d.seller)] - self.offered(inst, d.seller) < d.qty
+                    or self.money[d.buyer] - self._bidding(d.buyer) < gross + fee):
+                with pytest.raises(InsufficientBalance):
+                    service.settle(self.s, SYSTEM, data)
+                self.s.rollback()
+                continue
+            service.settle(self.s, SYSTEM, data)
+            self.s.commit()
+            self.units[(inst, d.seller)] -= d.qty
+            self.units[(inst, d.buyer)] += d.qty
+            self.money[d.buyer] -= gross + fee
+            self.money[d.seller] += gross - fee
+            self.fees += 2 * fee
+
+    def _bidding(self, who: int) -> int:
+        return sum(cost_fen(r.remaining, r.price_fen or 0, r.fee_bp)
+                   for t in (BookOrder, ListedOrder)
+                   for r in self.s.scalars(select(t).where(
+                       t.org_id == who, t.side == "buy", t.status == "open")))
+
+    def _settled(self, trades: list) -> None:
+        for t in trades:
+            self.units[(t.instrument, t.seller_org_id)] -= t.quantity
+            self.units[(t.instrument, t.buyer_org_id)] += t.quantity
+            self.money[t.buyer_org_id] -= t.gross_fen + t.buyer_fee_fen
+            self.money[t.seller_org_id] += t.gross_fen - t.seller_fee_fen
+            self.fees += t.buyer_fee_fen + t.seller_fee_fen
+            assert t.buyer_fee_fen == t.gross_fen * FEE_BP // 10_000
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+          buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10))
+    def list_order(self, inst: str, who: int, buy: bool, qty: int, offset: int) -> None:
+        data = ListedIn(instrument=inst, org_id=self.orgs[who], side="buy" if buy else "sell",
+                        quantity=qty, price_fen=BASE_PRICE[inst] + offset,
+                        idempotency_key=self._key())
+        try:  # short of free units / money, or crossing the best opposite listing
+            agreements.post_listing(self.s, SYSTEM, data, fee_bp=FEE_BP)
+        except (InsufficientBalance, Conflict):
+            self.s.rollback()
+            return
+        self.s.commit()
+
+    def _pick_open(self, table: type[BookOrder] | type[ListedOrder], pick: int) -> int | None:
+        """The id of the open order or listing at ``pick`` (modulo how many are open)."""
+        open_ids = list(self.s.scalars(select(table.id).where(table.status == "open")
+                                       .order_by(table.id)))
+        return open_ids[pick % len(open_ids)] if open_ids else None
+
+    @rule(pick=st.integers(0, 10**6), who=st.integers(0, N_ORGS - 1),
+          qty=st.integers(1, 200))
+    def accept_listing(self, pick: int, who: int, qty: int) -> None:
+        listing = self._pick_open(ListedOrder, pick)
+        if listing is None:
+            return
+        data = AcceptIn(org_id=self.orgs[who], quantity=qty, idempotency_key=self._key())
+        try:  # own listing, beyond the best 5, more than is left, short of funds
+            done = agreements.accept_listing(self.s, SYSTEM, listing, data)
+        except (InsufficientBalance, Conflict, InvalidInput):
+            self.s.rollback()
+            return
+        self.s.commit()
+        self._settled([done.trade])
+
+    @rule(pick=st.integers(0, 10**6))
+    def withdraw_listing(self, pick: int) -> None:
+        listing = self._pick_open(ListedOrder, pick)
+        if listing is not None:
+            agreements.withdraw_listing(self.s, SYSTEM, listing)
+            self.s.commit()
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+          buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10),
+          market=st.booleans())
+    def book_order(self, inst: str, who: int, buy: bool, qty: int, offset: int,
+                   market: bool) -> None:
+        me = self.orgs[who]
+        data = OrderIn(instrument=inst, org_id=me, side="buy" if buy else "sell",
+                       kind="market" if market else "limit", quantity=qty,
+                       price_fen=None if market else BASE_PRICE[inst] + offset,
+                       idempotency_key=self._key())
+        try:
+            placed = orders.place_order(self.s, SYSTEM, data, fee_bp=FEE_BP)
+        except (InsufficientBalance, Conflict):  # short of free units / money, self-trade
+            self.s.rollback()
+            return
+        self.s.commit()
+        self._settled(placed.trades)
+
+    @rule(pick=st.integers(0, 10**6))
+    def book_cancel(self, pick: int) -> None:
+        order = self._pick_open(BookOrder, pick)
+        if order is not None:
+            orders.cancel_order(self.s, SYSTEM, order)
+            self.s.commit()
+
+    @invariant()
+    def open_orders_covered(self) -> None:
+        for o in self.orgs:
+            for inst in INSTRUMENTS:
+                assert self.offered(inst, o) <= self.units[(inst, o)]
+            assert self._bidding(o) <= self.money[o]
+        self.s.rollback()
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), pick=st.integers(0, 10**6))
+    def cancel(self, inst: str, pick: int) -> None:
+        book = self.boards[inst].book
+        live = list(book._live)
+        if live:
+            book.cancel(live[pick % len(live)])
+
+    @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
+          qty=st.integers(1, 300))
+    def retire(self, inst: str, who: int, qty: int) -> None:
+        me = self.orgs[who]
+        data = RetireIn(instrument=inst, holder_org_id=me, quantity=qty, beneficiary="某公司",
+                        purpose="年度抵消", idempotency_key=self._key())
+        enough = self.units[(inst, me)] - self.offered(inst, me) >= qty
+        self.attempt(lambda: service.retire(self.s, SYSTEM, data), enough=enough)
+        if enough:
+            self.units[(inst, me)] -= qty
+            self.retired[inst] += qty
+
+    @invariant()
+    def conserved(self) -> None:
+        for inst in INSTRUMENTS:
+            held = self.check_holdings(inst, self.orgs, [self.units[(inst, o)] for o in self.orgs])
+            assert held + self.retired[inst] == self.issued[inst]
+        cash = [service.money_balance(self.s, o) for o in self.orgs]
+        assert min(cash) >= 0 and cash == [self.money[o] for o in self.orgs]
+        fee_total = ledger.balance(self.s, "system:CNY:fee:market") if self.fees else 0
+        assert fee_total == self.fees
+        assert sum(cash) + fee_total == self.deposited
+        self.check_serials()
+
+    @invariant()
+    def log_verifies(self) -> None:
+        if self.n % 4 == 0:
+            self.check_log()
 
 
 @pytest.mark.slow
 def test_market_state_machine(db_engine: Engine, request: pytest.FixtureRequest,
                               tmp_path: Path) -> None:
-    runs = [0]
-
-    class Market(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            runs[0] += 1
-            self.engine = _fresh(db_engine, request, tmp_path, runs[0])
-            self.s = session_factory(self.engine)()
-            self.orgs = [org(self.s, f"参与者{i}") for i in range(N_ORGS)]
-            self.s.commit()
-            self.units = {(i, o): 0 for i in INSTRUMENTS for o in self.orgs}
-            self.retired = dict.fromkeys(INSTRUMENTS, 0)
-            self.issued = dict.fromkeys(INSTRUMENTS, 0)
-            self.money = dict.fromkeys(self.orgs, 0)
-            self.deposited = 0
-            self.fees = 0
-            self.boards = {i: ListedBoard(get_instrument(i), None, mode=Mode.CONTINUOUS)
-                           for i in INSTRUMENTS}
-            orders.drop_engines()  # a fresh database: no book carried over
-            self.n = 0
-
-        def teardown(self) -> None:
-            self.s.close()
-            if self.engine is not db_engine:
-                self.engine.dispose()
-
-        def _key(self) -> str:
-            self.n += 1
-            return f"k{self.n}"
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
-              qty=st.integers(1, 500))
-        def issue(self, inst: str, who: int, qty: int) -> None:
-            key = self._key()
-            issue_project(self.s, self.orgs[who], qty, instrument=inst, key=key, project=key)
-            self.s.commit()
-            self.units[(inst, self.orgs[who])] += qty
-            self.issued[inst] += qty
-
-        @rule(who=st.integers(0, N_ORGS - 1), fen=st.integers(1, 500_000))
-        def deposit(self, who: int, fen: int) -> None:
-            service.deposit(self.s, SYSTEM, self.orgs[who], fen, self._key())
-            self.s.commit()
-            self.money[self.orgs[who]] += fen
-            self.deposited += fen
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), a=st.integers(0, N_ORGS - 1),
-              b=st.integers(0, N_ORGS - 1), qty=st.integers(1, 400))
-        def transfer(self, inst: str, a: int, b: int, qty: int) -> None:
-            src, dst = self.orgs[a], self.orgs[b]
-            if src == dst:
-                return
-            data = TransferIn(instrument=inst, from_org_id=src, to_org_id=dst, quantity=qty,
-                              idempotency_key=self._key())
-            if self.units[(inst, src)] - self._offered(inst, src) < qty:
-                with pytest.raises(InsufficientBalance):
-                    service.transfer(self.s, SYSTEM, data)
-                self.s.rollback()
-                return
-            service.transfer(self.s, SYSTEM, data)
-            self.s.commit()
-            self.units[(inst, src)] -= qty
-            self.units[(inst, dst)] += qty
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
-              buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10))
-        def order(self, inst: str, who: int, buy: bool, qty: int, offset: int) -> None:
-            me = self.orgs[who]
-            price = BASE_PRICE[inst] + offset
-            _, deals = self.boards[inst].post(me, BUY if buy else SELL, qty, price)
-            for d in deals:
-                if d.seller == d.buyer:
-                    continue
-                gross = d.qty * d.price_fen
-                fee = gross * FEE_BP // 10_000
-                data = TradeIn(instrument=inst, mode="continuous", seller_org_id=d.seller,
-                               buyer_org_id=d.buyer, quantity=d.qty, price_fen=d.price_fen,
-                               idempotency_key=self._key(), fee_bp=FEE_BP)
-                if (self.units[(inst, d.seller)] - self._offered(inst, d.seller) < d.qty
-                        or self.money[d.buyer] - self._bidding(d.buyer) < gross + fee):
-                    with pytest.raises(InsufficientBalance):
-                        service.settle(self.s, SYSTEM, data)
-                    self.s.rollback()
-                    continue
-                service.settle(self.s, SYSTEM, data)
-                self.s.commit()
-                self.units[(inst, d.seller)] -= d.qty
-                self.units[(inst, d.buyer)] += d.qty
-                self.money[d.buyer] -= gross + fee
-                self.money[d.seller] += gross - fee
-                self.fees += 2 * fee
-
-        def _offered(self, inst: str, who: int) -> int:
-            return sum(int(self.s.scalar(select(func.coalesce(func.sum(t.remaining), 0))
-                                         .where(t.instrument == inst, t.org_id == who,
-                                                t.side == "sell", t.status == "open")) or 0)
-                       for t in (BookOrder, ListedOrder))
-
-        def _bidding(self, who: int) -> int:
-            return sum(cost_fen(r.remaining, r.price_fen or 0, r.fee_bp)
-                       for t in (BookOrder, ListedOrder)
-                       for r in self.s.scalars(select(t).where(
-                           t.org_id == who, t.side == "buy", t.status == "open")))
-
-        def _settled(self, trades: list) -> None:
-            for t in trades:
-                self.units[(t.instrument, t.seller_org_id)] -= t.quantity
-                self.units[(t.instrument, t.buyer_org_id)] += t.quantity
-                self.money[t.buyer_org_id] -= t.gross_fen + t.buyer_fee_fen
-                self.money[t.seller_org_id] += t.gross_fen - t.seller_fee_fen
-                self.fees += t.buyer_fee_fen + t.seller_fee_fen
-                assert t.buyer_fee_fen == t.gross_fen * FEE_BP // 10_000
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
-              buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10))
-        def list_order(self, inst: str, who: int, buy: bool, qty: int, offset: int) -> None:
-            data = ListedIn(instrument=inst, org_id=self.orgs[who], side="buy" if buy else "sell",
-                            quantity=qty, price_fen=BASE_PRICE[inst] + offset,
-                            idempotency_key=self._key())
-            try:  # short of free units / money, or crossing the best opposite listing
-                agreements.post_listing(self.s, SYSTEM, data, fee_bp=FEE_BP)
-            except (InsufficientBalance, Conflict):
-                self.s.rollback()
-                return
-            self.s.commit()
-
-        @rule(pick=st.integers(0, 10**6), who=st.integers(0, N_ORGS - 1),
-              qty=st.integers(1, 200))
-        def accept_listing(self, pick: int, who: int, qty: int) -> None:
-            open_ids = list(self.s.scalars(select(ListedOrder.id).where(
-                ListedOrder.status == "open").order_by(ListedOrder.id)))
-            if not open_ids:
-                return
-            data = AcceptIn(org_id=self.orgs[who], quantity=qty, idempotency_key=self._key())
-            try:  # own listing, beyond the best 5, more than is left, short of funds
-                done = agreements.accept_listing(self.s, SYSTEM, open_ids[pick % len(open_ids)],
-                                                 data)
-            except (InsufficientBalance, Conflict, InvalidInput):
-                self.s.rollback()
-                return
-            self.s.commit()
-            self._settled([done.trade])
-
-        @rule(pick=st.integers(0, 10**6))
-        def withdraw_listing(self, pick: int) -> None:
-            open_ids = list(self.s.scalars(select(ListedOrder.id).where(
-                ListedOrder.status == "open").order_by(ListedOrder.id)))
-            if open_ids:
-                agreements.withdraw_listing(self.s, SYSTEM, open_ids[pick % len(open_ids)])
-                self.s.commit()
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
-              buy=st.booleans(), qty=st.integers(1, 200), offset=st.integers(-10, 10),
-              market=st.booleans())
-        def book_order(self, inst: str, who: int, buy: bool, qty: int, offset: int,
-                       market: bool) -> None:
-            me = self.orgs[who]
-            data = OrderIn(instrument=inst, org_id=me, side="buy" if buy else "sell",
-                           kind="market" if market else "limit", quantity=qty,
-                           price_fen=None if market else BASE_PRICE[inst] + offset,
-                           idempotency_key=self._key())
-            try:
-                placed = orders.place_order(self.s, SYSTEM, data, fee_bp=FEE_BP)
-            except (InsufficientBalance, Conflict):  # short of free units / money, self-trade
-                self.s.rollback()
-                return
-            self.s.commit()
-            self._settled(placed.trades)
-
-        @rule(pick=st.integers(0, 10**6))
-        def book_cancel(self, pick: int) -> None:
-            open_ids = list(self.s.scalars(select(BookOrder.id).where(
-                BookOrder.status == "open").order_by(BookOrder.id)))
-            if open_ids:
-                orders.cancel_order(self.s, SYSTEM, open_ids[pick % len(open_ids)])
-                self.s.commit()
-
-        @invariant()
-        def open_orders_covered(self) -> None:
-            for o in self.orgs:
-                for inst in INSTRUMENTS:
-                    assert self._offered(inst, o) <= self.units[(inst, o)]
-                assert self._bidding(o) <= self.money[o]
-            self.s.rollback()
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), pick=st.integers(0, 10**6))
-        def cancel(self, inst: str, pick: int) -> None:
-            book = self.boards[inst].book
-            live = list(book._live)
-            if live:
-                book.cancel(live[pick % len(live)])
-
-        @rule(inst=st.sampled_from(INSTRUMENTS), who=st.integers(0, N_ORGS - 1),
-              qty=st.integers(1, 300))
-        def retire(self, inst: str, who: int, qty: int) -> None:
-            me = self.orgs[who]
-            data = RetireIn(instrument=inst, holder_org_id=me, quantity=qty, beneficiary="某公司",
-                            purpose="年度抵消", idempotency_key=self._key())
-            if self.units[(inst, me)] - self._offered(inst, me) < qty:
-                with pytest.raises(InsufficientBalance):
-                    service.retire(self.s, SYSTEM, data)
-                self.s.rollback()
-                return
-            service.retire(self.s, SYSTEM, data)
-            self.s.commit()
-            self.units[(inst, me)] -= qty
-            self.retired[inst] += qty
-
-        @invariant()
-        def conserved(self) -> None:
-            for inst in INSTRUMENTS:
-                held = [service.unit_balance(self.s, inst, o) for o in self.orgs]
-                assert min(held) >= 0
-                assert held == [self.units[(inst, o)] for o in self.orgs]
-                assert sum(held) + self.retired[inst] == self.issued[inst]
-            cash = [service.money_balance(self.s, o) for o in self.orgs]
-            assert min(cash) >= 0 and cash == [self.money[o] for o in self.orgs]
-            fee_total = ledger.balance(self.s, "system:CNY:fee:market") if self.fees else 0
-            assert fee_total == self.fees
-            assert sum(cash) + fee_total == self.deposited
-            assert service.serial_problems(self.s) == []
-            self.s.rollback()  # the invariant's account openings are not part of the state
-
-        def check_log(self) -> None:
-            assert ledger.verify_log(self.s) == []
-
-        @invariant()
-        def log_verifies(self) -> None:
-            if self.n % 4 == 0:
-                self.check_log()
-
-    Market.TestCase.settings = settings(
-        max_examples=6, stateful_step_count=12, deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    Market.TestCase().runTest()
+    run(Market, db_engine, request, tmp_path, max_examples=6, steps=12)
