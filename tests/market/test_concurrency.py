@@ -1,7 +1,7 @@
 """Concurrent traders on PostgreSQL: nothing lost, nothing spent twice.
 
 Four threads, each with its own session, place crossing orders on one shared
-continuous board and settle their fills, while others transfer and over-spend
+in-memory order book and settle their fills, while others transfer and over-spend
 the same holdings. Afterwards the journal, the log and the serial blocks must
 agree. SQLite serialises every writer on one file lock, so the race this test
 looks for only exists on PostgreSQL.
@@ -21,9 +21,7 @@ from liangshan.identity.access import SYSTEM
 from liangshan.ledger import service as ledger
 from liangshan.ledger.service import InsufficientBalance
 from liangshan.market import service
-from liangshan.market.instruments import get_instrument
-from liangshan.market.modes import ListedBoard, Mode
-from liangshan.market.orderbook import BUY, SELL
+from liangshan.market.orderbook import BUY, SELL, OrderBook
 from liangshan.market.schemas import TradeIn, TransferIn
 
 from .helpers import issue_project, org
@@ -38,7 +36,7 @@ def test_parallel_orders_transfers_and_overspends(db_engine: Engine) -> None:
         for i, o in enumerate(orgs):
             issue_project(s, o, 1_000, key=f"i{i}", project=f"P-{i}")
             service.deposit(s, SYSTEM, o, 1_000_000, f"d{i}")
-    board = ListedBoard(get_instrument("EMIS-COD"), 2000, mode=Mode.CONTINUOUS)
+    book = OrderBook()  # in memory: only the settlements race, not the matching
     book_lock = threading.Lock()
     settled: list[int] = []
     refused: list[str] = []
@@ -48,15 +46,17 @@ def test_parallel_orders_transfers_and_overspends(db_engine: Engine) -> None:
         for j in range(12):
             side = BUY if (i + j) % 2 else SELL
             with book_lock:
-                _, deals = board.post(orgs[i], side, rng.randint(1, 30), rng.randint(1950, 2050))
-            for k, d in enumerate(deals):
-                if d.seller == d.buyer:
+                _, fills = book.submit(side, rng.randint(1, 30), rng.randint(1950, 2050), orgs[i])
+            for k, f in enumerate(fills):
+                if f.maker_owner == f.taker_owner:
                     continue  # self-match: nothing to settle
+                seller, buyer = ((f.maker_owner, f.taker_owner) if f.taker_side == BUY
+                                 else (f.taker_owner, f.maker_owner))
                 try:
                     with session_scope(db_engine) as s:
                         t = service.settle(s, SYSTEM, TradeIn(
-                            instrument=d.instrument, mode="continuous", seller_org_id=d.seller,
-                            buyer_org_id=d.buyer, quantity=d.qty, price_fen=d.price_fen,
+                            instrument="EMIS-COD", mode="continuous", seller_org_id=seller,
+                            buyer_org_id=buyer, quantity=f.qty, price_fen=f.price,
                             idempotency_key=f"t-{i}-{j}-{k}", fee_bp=10))
                         settled.append(t.id)
                 except InsufficientBalance as exc:

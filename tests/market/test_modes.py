@@ -11,11 +11,11 @@ from liangshan.errors import Conflict, InvalidInput
 from liangshan.market.instruments import get_instrument
 from liangshan.market.modes import (
     Deal,
-    ListedBoard,
     Mode,
     OneWayAuction,
     block_deal,
     check_fixed,
+    check_hours,
     check_listed,
     closing_price,
     opening_price,
@@ -76,29 +76,6 @@ def test_single_tree_sells_only_at_three_yuan():
         check_listed(tree, 300, 1, None)
 
 
-def test_listed_accept_only_among_best_five_levels_at_listing_price():
-    board = ListedBoard(CCER, 5000)
-    ids = [board.post("s", SELL, 10, 5000 + i)[0] for i in range(6)]
-    with pytest.raises(Conflict, match="not among the best 5"):
-        board.accept("b", ids[5], 1)
-    deal = board.accept("b", ids[4], 4)
-    assert (deal.seller, deal.buyer, deal.qty, deal.price_fen) == ("s", "b", 4, 5004)
-    assert board.book.get(ids[4]).qty == 6
-    with pytest.raises(Conflict, match="would cross"):
-        board.post("b", BUY, 1, 5000)
-    with pytest.raises(Conflict, match="own"):
-        board.accept("s", ids[0], 1)
-
-
-def test_continuous_board_matches_within_band():
-    board = ListedBoard(CCER, 5000, mode=Mode.CONTINUOUS)
-    board.post("s", SELL, 10, 5100)
-    _, deals = board.post("b", BUY, 4, 5200)
-    assert [(d.seller, d.buyer, d.qty, d.price_fen) for d in deals] == [("s", "b", 4, 5100)]
-    with pytest.raises(InvalidInput):
-        board.post("b", BUY, 4, 5600)
-
-
 def test_closing_price_is_volume_weighted_listed_average():
     """Trades 10 t @ 50.00 and 30 t @ 52.00 → (500+1560)/40 = 51.50 元; block trades ignored."""
     deals = [Deal("CCER-AR", Mode.BLOCK, 1, 2, 200_000, 4000),
@@ -147,9 +124,8 @@ def test_trading_hours_in_shanghai_time():
     assert not CCER.in_hours(datetime(2026, 3, 7, 2, 0, tzinfo=UTC))   # Saturday
     assert not CCER.in_hours(datetime(2026, 3, 2, 2, 0, tzinfo=UTC), block=True)  # 10:00
     assert get_instrument("GZ-TREE").in_hours(datetime(2026, 3, 7, 20, 0, tzinfo=UTC))
-    board = ListedBoard(CCER, 5000)
-    board.post("s", SELL, 1, 5000, at=datetime(2026, 3, 2, 5, 0, tzinfo=UTC))  # 13:00 CST
+    check_hours(CCER, datetime(2026, 3, 2, 5, 0, tzinfo=UTC))  # 13:00 CST
     with pytest.raises(InvalidInput, match="outside"):
-        board.post("s", SELL, 1, 5000, at=datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # 15:00
+        check_hours(CCER, datetime(2026, 3, 2, 7, 0, tzinfo=UTC))  # 15:00
     with pytest.raises(InvalidInput, match="block trading sessions"):
         block_deal(CCER, 1, 2, 100_000, 5000, 5000, at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC))

@@ -20,14 +20,14 @@ Prices are integer fen per unit; quantities integers in the unit step.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from liangshan.errors import Conflict, InvalidInput
 from liangshan.market.instruments import Instrument
-from liangshan.market.orderbook import BUY, SELL, Fill, OrderBook
+from liangshan.market.orderbook import SELL
 
 
 class Mode(StrEnum):
@@ -145,77 +145,6 @@ def closing_price(deals: Iterable[Deal], prev_close_fen: int | None) -> int | No
     if volume == 0:
         return prev_close_fen
     return (2 * value + volume) // (2 * volume)
-
-
-class ListedBoard:
-    """A listed-agreement (挂牌协议) or continuous board for one instrument.
-
-    ``post`` checks the mode's rules then rests (listed) or matches (continuous) the
-    order in an :class:`OrderBook`. ``accept`` is the listed taker: it names a
-    listing among the counterparty's best 5 price levels and trades at its price.
-    """
-
-    def __init__(self, instrument: Instrument, prev_close_fen: int | None,
-                 mode: Mode = Mode.LISTED) -> None:
-        if mode not in (Mode.LISTED, Mode.CONTINUOUS):
-            raise InvalidInput(f"a board trades listed or continuous, not {mode}")
-        self.instrument = instrument
-        self.prev_close_fen = prev_close_fen
-        self.mode = mode
-        self.book = OrderBook()
-        self.deals: list[Deal] = []
-
-    def _deals(self, fills: Sequence[Fill]) -> list[Deal]:
-        out = []
-        for f in fills:
-            seller, buyer = ((f.maker_owner, f.taker_owner) if f.taker_side == BUY
-                             else (f.taker_owner, f.maker_owner))
-            out.append(Deal(self.instrument.code, self.mode, seller, buyer, f.qty, f.price))
-        self.deals.extend(out)
-        return out
-
-    def post(self, owner: Hashable, side: int, qty: int, price_fen: int,
-             at: datetime | None = None) -> tuple[int, list[Deal]]:
-        """Post a limit order; a listed board only rests it, a continuous one matches it.
-
-        With ``at`` (timezone-aware) the order is refused outside trading hours.
-        """
-        check_hours(self.instrument, at)
-        check_listed(self.instrument, price_fen, qty, self.prev_close_fen)
-        if self.mode is Mode.LISTED:
-            opposite = self.book.best(1 - side)
-            if opposite is not None and (price_fen >= opposite if side == BUY
-                                         else price_fen <= opposite):
-                raise Conflict(f"listing at {price_fen} fen would cross the best "
-                               f"{'ask' if side == BUY else 'bid'} {opposite}",
-                               hint="accept that listing instead (摘牌)")
-        oid, fills = self.book.submit(side, qty, price_fen, owner)
-        return oid, self._deals(fills)
-
-    def accept(self, taker: Hashable, listing_id: int, qty: int) -> Deal:
-        """Take ``qty`` of a resting listing among the best 5 levels (摘牌), at its price."""
-        order = self.book.get(listing_id)
-        assert order.price is not None
-        levels = [p for p, _ in self.book.depth(order.side, 5)]
-        if order.price not in levels:
-            raise Conflict(f"listing {listing_id} at {order.price} fen is not among the best 5 "
-                           f"price levels {levels}", hint="pick a listing from the best 5")
-        check_tick_lot(self.instrument, order.price, qty)
-        if qty > order.qty:
-            raise InvalidInput(f"listing {listing_id} has {order.qty} left, asked for {qty}")
-        if order.owner == taker:
-            raise Conflict(f"listing {listing_id} is the taker's own")
-        if qty == order.qty:
-            self.book.cancel(listing_id)
-        else:
-            self.book.amend(listing_id, qty=order.qty - qty)
-        seller, buyer = (taker, order.owner) if order.side == BUY else (order.owner, taker)
-        deal = Deal(self.instrument.code, self.mode, seller, buyer, qty, order.price)
-        self.deals.append(deal)
-        return deal
-
-    def cancel(self, order_id: int) -> int:
-        return self.book.cancel(order_id)
 
 
 def block_deal(instrument: Instrument, seller: Hashable, buyer: Hashable, qty: int,

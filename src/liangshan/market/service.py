@@ -5,10 +5,9 @@
   :func:`counted_forest_mu` (forest-coverage counting after FCI trades);
 * money — :func:`deposit`, :func:`money_balance`, :func:`unit_balance`;
 * trading — :func:`settle` (delivery versus payment), :func:`settle_batch` (one
-  clearing batch, same outcome as trade by trade), :func:`settle_deals`,
-  :func:`close_day`, :func:`previous_close`, :func:`list_trades`; the rules of each
-  mode are pure functions in :mod:`liangshan.market.modes`, the matching engine
-  in :mod:`liangshan.market.orderbook`;
+  clearing batch, same outcome as trade by trade), :func:`close_day`,
+  :func:`previous_close`, :func:`list_trades`; the rules of each mode are pure functions
+  in :mod:`liangshan.market.modes`, the matching engine in :mod:`liangshan.market.orderbook`;
 * eco-product matching — :func:`add_listing`, :func:`add_demand`, :func:`matches_for`,
   :func:`plan_event`;
 * reports — :func:`registry_report`, :func:`report_csv`;
@@ -21,14 +20,13 @@ commits: the caller's transaction holds a command's rows and ledger entries toge
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from liangshan.identity.access import Principal
 from liangshan.ledger import service as ledger
 from liangshan.market import agreements
 from liangshan.market.clearing import settle_batch, settle_trades
@@ -55,7 +53,6 @@ from liangshan.market.matching import (
 from liangshan.market.models import BlockDeal, DailyPrice, Issuance, Pledge, Trade
 from liangshan.market.modes import Deal, Mode, closing_price, opening_price
 from liangshan.market.reports import registry_report, report_csv
-from liangshan.market.schemas import TradeIn
 from liangshan.market.settlement import deposit, previous_close, settle
 
 __all__ = [
@@ -63,7 +60,7 @@ __all__ = [
     "counted_forest_mu", "deposit", "get_instrument", "holdings", "holdings_view", "issue",
     "list_issuances", "list_listings", "list_trades", "listed_board", "load_instruments",
     "matches_for", "money_balance", "plan_event", "previous_close", "registry_report", "report_csv",
-    "retire", "serial_problems", "settle", "settle_batch", "settle_deals", "settle_trades",
+    "retire", "serial_problems", "settle", "settle_batch", "settle_trades",
     "transfer", "unit_balance",
 ]
 
@@ -76,25 +73,6 @@ def unit_balance(session: Session, instrument: str, org_id: int) -> int:
 def money_balance(session: Session, org_id: int) -> int:
     """The organisation's money on the platform, in fen."""
     return ledger.balance(session, money_account(session, org_id))
-
-
-def settle_deals(session: Session, actor: Principal, deals: Sequence[Deal], *, key_prefix: str,
-                 fee_bp: int = 0) -> list[Trade]:
-    """Settle matched deals whose parties are organisation ids, each with its own key."""
-    out = []
-    for i, d in enumerate(deals):
-        seller, buyer = _org(d.seller), _org(d.buyer)
-        out.append(settle(session, actor, TradeIn(
-            instrument=d.instrument, mode=d.mode.value, seller_org_id=seller,
-            buyer_org_id=buyer, quantity=d.qty, price_fen=d.price_fen,
-            idempotency_key=f"{key_prefix}:{i}", fee_bp=fee_bp)))
-    return out
-
-
-def _org(party: Hashable) -> int:
-    if not isinstance(party, int):
-        raise TypeError(f"deal party {party!r} is not an organisation id")
-    return party
 
 
 def list_trades(session: Session, *, instrument: str | None = None,
