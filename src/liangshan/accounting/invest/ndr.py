@@ -99,6 +99,16 @@ def _retention(fd, stream, codes, ok, lut, lo, eff_row, crit_row, cell, block, s
             todo[r, c] = m
     top = 0
     sqrt2 = np.sqrt(2.0)
+    # the decay f = exp(−5·step/crit_len) depends only on the class and the step, so it is
+    # evaluated once per class and step instead of once per downslope neighbour
+    ncls = lut.shape[1]
+    f_card = np.zeros(ncls)
+    f_diag = np.zeros(ncls)
+    for j in range(ncls):
+        cl = np.float32(lut[crit_row, j])
+        if cl > 0:
+            f_card[j] = np.exp(-5.0 * cell / cl)
+            f_diag[j] = np.exp(-5.0 * (cell * sqrt2) / cl)
     for br in range(0, nr, block):
         for bc in range(0, nc, block):
             for r0 in range(br, min(br + block, nr)):
@@ -128,7 +138,7 @@ def _retention(fd, stream, codes, ok, lut, lo, eff_row, crit_row, cell, block, s
                 elif not ok[r, c] or stream[r, c] == rt.STREAM_NODATA or v == 0:
                     out[r, c] = -1.0
                 else:
-                    cl = np.float32(rc.lut_at(lut, crit_row, lo, codes[r, c]))
+                    j_cls = np.int64(codes[r, c]) - lo
                     ei = np.float32(rc.lut_at(lut, eff_row, lo, codes[r, c]))
                     acc = 0.0
                     qsum = 0
@@ -144,8 +154,7 @@ def _retention(fd, stream, codes, ok, lut, lo, eff_row, crit_row, cell, block, s
                         rj = out[rr, cc]
                         if rj == -1.0:
                             continue
-                        step = cell * sqrt2 if k & 1 else cell
-                        f = np.exp(-5.0 * step / cl) if cl > 0 else 0.0
+                        f = f_diag[j_cls] if k & 1 else f_card[j_cls]
                         if rj == 0.0:
                             inter = ei * (1.0 - f)
                         elif ei > rj:
