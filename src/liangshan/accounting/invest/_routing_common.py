@@ -97,6 +97,11 @@ class RasterWriter:
         self.futures.append(
             self.pool.submit(io.write_raster, path, array, self.grid, nodata, dtype))
 
+    def wait(self) -> None:
+        """Block until every queued raster is on disk (re-raising the first error)."""
+        for f in self.futures:
+            f.result()
+
     def close(self) -> None:
         try:
             for f in self.futures:

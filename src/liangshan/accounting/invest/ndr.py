@@ -374,6 +374,7 @@ def execute(args: dict[str, Any]) -> None:
         cell = abs(grid.transform[1])
         for x in nutrients:
             lo, lut = tables[x]
+            writer.wait()  # the previous nutrient's rasters leave memory before the next walk
             eff_r = _retention(fd, stream, codes, lulc_ok, lut, lo, EFF, CRIT, cell, 256,
                                rc.index_stack(fd.size))
             surface_load = _load(codes, lulc_ok, rpi, lut, lo, False)
