@@ -29,19 +29,12 @@ import numpy as np
 from numba import njit
 
 from liangshan.accounting.kernels.flats import COL_OFFSETS, ROW_OFFSETS
+from liangshan.accounting.kernels.routing import _nib_sum
+from liangshan.accounting.kernels.tiled import _grow
 
 _NODATA = np.int8(-2)  # in-degree marker of a cell with fd == 0: never pushed, never output
 _DONE = np.int8(-1)  # in-degree marker of a processed cell: the source scan skips it
 _LOW = np.int64(0xFFFFFFFF)
-
-
-@njit(cache=True, nogil=True)
-def _grow(a, n):
-    if n < a.size:
-        return a
-    b = np.empty(a.size * 2, dtype=a.dtype)
-    b[:n] = a[:n]
-    return b
 
 
 @njit(cache=True, nogil=True)
@@ -118,9 +111,7 @@ def _sweep(fd, acc, indeg, r0, r1, scan, stack, top, out_t, out_a, nout):
         a = acc[r, c] + 1.0
         acc[r, c] = a
         v = fd[r, c]
-        s = 0
-        for k in range(8):
-            s += (v >> (4 * k)) & 0xF
+        s = _nib_sum(v)
         for k in range(8):
             q = (v >> (4 * k)) & 0xF
             if q == 0:
