@@ -65,6 +65,18 @@ def carbon_density_lookup(pools: pd.DataFrame) -> dict[int, float]:
     return {int(k): float(v) for k, v in zip(pools.index, total, strict=True)}
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _storage_at(code, code_nd, has_nd, lo, known, density, nd):
+    """(storage [Mg C/ha], 1 if the code is valid but not in the table else 0) of one pixel;
+    ``nd`` for LULC nodata and for unknown codes."""
+    if has_nd and code == code_nd:
+        return nd, 0
+    k = np.int64(code) - lo
+    if k < 0 or k >= known.size or not known[k]:
+        return nd, 1
+    return density[k], 0
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _carbon_kernel(bas, b_nd, b_has, alt, a_nd, a_has, has_alt, lo, known, density, const,
                    has_npv, s_bas, s_alt, change, npv, totals):
@@ -80,28 +92,16 @@ def _carbon_kernel(bas, b_nd, b_has, alt, a_nd, a_has, has_alt, lo, known, densi
     nd = np.float32(CARBON_NODATA)
     tol = 1e-8 + 1e-5 * abs(CARBON_NODATA)
     for i in numba.prange(bas.size):
-        vb = nd
-        c = bas[i]
-        if not (b_has and c == b_nd):
-            k = np.int64(c) - lo
-            if k < 0 or k >= known.size or not known[k]:
-                missing += 1
-            else:
-                vb = density[k]
+        vb, miss = _storage_at(bas[i], b_nd, b_has, lo, known, density, nd)
+        missing += miss
         s_bas[i] = vb
         ok_b = abs(np.float64(vb) - CARBON_NODATA) > tol
         if ok_b:
             t_bas += np.float64(vb)
         if not has_alt:
             continue
-        va = nd
-        c = alt[i]
-        if not (a_has and c == a_nd):
-            k = np.int64(c) - lo
-            if k < 0 or k >= known.size or not known[k]:
-                missing += 1
-            else:
-                va = density[k]
+        va, miss = _storage_at(alt[i], a_nd, a_has, lo, known, density, nd)
+        missing += miss
         s_alt[i] = va
         ok_a = abs(np.float64(va) - CARBON_NODATA) > tol
         if ok_a:
